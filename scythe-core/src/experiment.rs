@@ -1,0 +1,87 @@
+//! The [`Experiment`] trait: what `#[scythe::experiment]` generates for a user's function.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::task::{TaskContext, TaskFuture};
+
+/// A type that can be an experiment's input or output.
+///
+/// Implemented for every type that derives `serde::Serialize`, `serde::Deserialize` and
+/// `schemars::JsonSchema`; those derives give Scythe the JSON Schema, the Arrow schema and the
+/// (de)serialization glue of the type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an experiment input or output",
+    label = "derive `serde::Serialize`, `serde::Deserialize` and `schemars::JsonSchema` on this type",
+    note = "experiment inputs and outputs are plain structs with `#[derive(Serialize, Deserialize, JsonSchema)]`"
+)]
+pub trait ExperimentData: Serialize + DeserializeOwned + JsonSchema + Send + 'static {}
+
+impl<T> ExperimentData for T where T: Serialize + DeserializeOwned + JsonSchema + Send + 'static {}
+
+/// Worker capabilities an experiment asks for (Hatchet desired worker labels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerLabels {
+    /// The task needs a worker that declares `high_memory`.
+    pub high_memory: bool,
+    /// The task needs a worker that declares `high_cpu`.
+    pub high_cpu: bool,
+    /// The task needs a worker that declares `has_gpu`.
+    pub has_gpu: bool,
+}
+
+/// Static settings of an experiment, from the `#[scythe::experiment(...)]` options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExperimentConfig {
+    /// Experiment name: the run folder and the task name (default: the function name).
+    pub name: &'static str,
+    /// Human description (default: the function's doc comment).
+    pub description: &'static str,
+    /// Extra attempts after a failed one.
+    pub retries: u32,
+    /// Longest time one attempt may run.
+    pub timeout: Duration,
+    /// Longest time a task may wait in the queue before it starts (distributed engine).
+    pub schedule_timeout: Duration,
+    /// Worker capabilities the task needs.
+    pub labels: WorkerLabels,
+    /// Specs per distributed task; `None` lets Scythe choose.
+    pub batch: Option<u32>,
+}
+
+impl ExperimentConfig {
+    /// Defaults for every option but the name.
+    pub const DEFAULT: ExperimentConfig = ExperimentConfig {
+        name: "",
+        description: "",
+        retries: 0,
+        timeout: Duration::from_secs(60 * 60),
+        schedule_timeout: Duration::from_secs(24 * 60 * 60),
+        labels: WorkerLabels { high_memory: false, high_cpu: false, has_gpu: false },
+        batch: None,
+    };
+}
+
+/// An experiment: a typed function from one input spec to one output, plus its settings.
+///
+/// Implemented by the proxy type that `#[scythe::experiment]` generates next to the user's
+/// function; the function itself stays callable as written.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Scythe experiment",
+    label = "annotate the function with `#[scythe::experiment]` and pass its name here",
+    note = "`#[scythe::experiment]` on `fn simulate(...)` generates a type `simulate` that implements `Experiment`"
+)]
+pub trait Experiment: Send + Sync + 'static {
+    /// One spec: a row of the specs table.
+    type Input: ExperimentData;
+    /// What one spec produces.
+    type Output: ExperimentData;
+    /// The experiment's settings.
+    const CONFIG: ExperimentConfig;
+
+    /// Runs the experiment on one spec.
+    fn run<'a>(input: Self::Input, ctx: &'a TaskContext) -> TaskFuture<'a, Self::Output>;
+}

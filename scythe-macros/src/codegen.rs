@@ -1,0 +1,291 @@
+//! Turns the [`model`](crate::model) into the proxy type and its `Experiment` impl.
+//!
+//! The expansion only calls generic runtime code: the body of `run` is one call of the user's
+//! function, adapted by `fallible` or `infallible`.
+
+use std::time::Duration;
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::Ident;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+use crate::exports::Exports;
+use crate::model::{Config, Experiment, Labels, Returns};
+
+/// The proxy type, its `Experiment` impl, and the checks on the input and output types.
+///
+/// The user's function is not part of this: it is emitted unchanged next to it.
+pub(crate) fn expand(experiment: &Experiment) -> TokenStream {
+    let exports = Exports::new(experiment.krate.as_ref());
+    let Experiment { vis, ident, input, output, .. } = experiment;
+    let doc = format!("The Scythe experiment of `fn {}`.", ident.unraw());
+    let trait_ = exports.experiment();
+    let config_type = exports.experiment_config();
+    let config = config(&exports, &experiment.config);
+    let run = run(&exports, experiment);
+    // Spanned on the user's types, so that rustc's errors about them point there.
+    let input_type = quote_spanned!(input.span()=> type Input = #input;);
+    let output_type = quote_spanned!(output.span()=> type Output = #output;);
+    let input_check = data_check(&exports, input);
+    let output_check = data_check(&exports, output);
+    quote! {
+        #[doc = #doc]
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #ident {}
+
+        impl #trait_ for #ident {
+            #input_type
+            #output_type
+            const CONFIG: #config_type = #config;
+            #run
+        }
+
+        #input_check
+        #output_check
+    }
+}
+
+/// The `ExperimentConfig` literal: the name and description, the options that were set, and
+/// `..ExperimentConfig::DEFAULT` for the rest.
+fn config(exports: &Exports, config: &Config) -> TokenStream {
+    let config_type = exports.experiment_config();
+    let Config { name, description, .. } = config;
+    let mut fields = vec![quote!(name: #name), quote!(description: #description)];
+    if let Some(retries) = config.retries {
+        let retries = Literal::u32_unsuffixed(retries);
+        fields.push(quote!(retries: #retries));
+    }
+    if let Some(timeout) = config.timeout {
+        let timeout = duration(exports, timeout);
+        fields.push(quote!(timeout: #timeout));
+    }
+    if let Some(schedule_timeout) = config.schedule_timeout {
+        let schedule_timeout = duration(exports, schedule_timeout);
+        fields.push(quote!(schedule_timeout: #schedule_timeout));
+    }
+    if let Some(labels) = config.labels {
+        let worker_labels = exports.worker_labels();
+        let Labels { high_memory, high_cpu, has_gpu } = labels;
+        fields.push(quote! {
+            labels: #worker_labels { high_memory: #high_memory, high_cpu: #high_cpu, has_gpu: #has_gpu }
+        });
+    }
+    if let Some(batch) = config.batch {
+        let batch = Literal::u32_unsuffixed(batch);
+        fields.push(quote!(batch: Some(#batch)));
+    }
+    quote!(#config_type { #(#fields,)* ..#config_type::DEFAULT })
+}
+
+/// `Duration::from_millis(N)`.
+fn duration(exports: &Exports, duration: Duration) -> TokenStream {
+    let duration_type = exports.duration();
+    // The parser caps durations at `u64::MAX` milliseconds.
+    let millis = Literal::u64_unsuffixed(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    quote!(#duration_type::from_millis(#millis))
+}
+
+/// `Experiment::run`: one call of the user's function, awaited if async, adapted to `TaskError`.
+fn run(exports: &Exports, experiment: &Experiment) -> TokenStream {
+    let Experiment { ident, call, .. } = experiment;
+    // Mixed-site hygiene: a user function named `input` or `ctx` stays reachable.
+    let input = Ident::new("input", Span::mixed_site());
+    let ctx = Ident::new(if call.takes_context { "ctx" } else { "_ctx" }, Span::mixed_site());
+    let args = if call.takes_context { quote!(#input, #ctx) } else { quote!(#input) };
+    let awaited = if call.is_async { quote!(.await) } else { quote!() };
+    let adapt = match call.returns {
+        Returns::Output => exports.infallible(),
+        Returns::Result { error_span } => located_at(exports.fallible(), error_span),
+    };
+    let task_context = exports.task_context();
+    let task_future = exports.task_future();
+    let boxed = exports.boxed();
+    quote! {
+        fn run<'a>(#input: Self::Input, #ctx: &'a #task_context) -> #task_future<'a, Self::Output> {
+            #boxed::pin(async move { #adapt(#ident(#args)#awaited) })
+        }
+    }
+}
+
+/// `tokens` (with their call-site hygiene) reported at `span`, so that rustc points there.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(token.span().located_at(span));
+            token
+        })
+        .collect()
+}
+
+/// A compile-time check that `ty` implements `ExperimentData`, spanned on `ty` so a type without
+/// the derives gets the error.
+fn data_check(exports: &Exports, ty: &syn::Type) -> TokenStream {
+    let experiment_data = exports.experiment_data();
+    quote_spanned! {ty.span()=>
+        const _: fn() = || {
+            fn assert_data<T: #experiment_data>() {}
+            assert_data::<#ty>();
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+    use crate::parse;
+
+    fn expand_ok(args: TokenStream, item: TokenStream) -> String {
+        match parse::experiment(args, item) {
+            Ok(experiment) => expand(&experiment).to_string(),
+            Err(error) => panic!("unexpected error: {error}"),
+        }
+    }
+
+    #[test]
+    fn async_with_context_returning_result() {
+        let actual = expand_ok(
+            quote!(retries = 2, timeout = "10m"),
+            quote! {
+                /// Simulates one building.
+                pub async fn simulate(input: BuildingInput, ctx: &scythe::TaskContext) -> anyhow::Result<BuildingOutput> {
+                    todo!()
+                }
+            },
+        );
+        let expected = quote! {
+            #[doc = "The Scythe experiment of `fn simulate`."]
+            #[allow(non_camel_case_types)]
+            #[derive(Clone, Copy, Debug, Default)]
+            pub struct simulate {}
+
+            impl ::scythe::__private::Experiment for simulate {
+                type Input = BuildingInput;
+                type Output = BuildingOutput;
+                const CONFIG: ::scythe::__private::ExperimentConfig = ::scythe::__private::ExperimentConfig {
+                    name: "simulate",
+                    description: "Simulates one building.",
+                    retries: 2,
+                    timeout: ::scythe::__private::Duration::from_millis(600000),
+                    ..::scythe::__private::ExperimentConfig::DEFAULT
+                };
+                fn run<'a>(input: Self::Input, ctx: &'a ::scythe::__private::TaskContext) -> ::scythe::__private::TaskFuture<'a, Self::Output> {
+                    ::scythe::__private::Box::pin(async move { ::scythe::__private::fallible(simulate(input, ctx).await) })
+                }
+            }
+
+            const _: fn() = || {
+                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
+                assert_data::<BuildingInput>();
+            };
+            const _: fn() = || {
+                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
+                assert_data::<BuildingOutput>();
+            };
+        };
+        assert_eq!(actual, expected.to_string());
+    }
+
+    #[test]
+    fn sync_without_context_returning_the_struct() {
+        let actual = expand_ok(
+            quote!(),
+            quote!(
+                fn square(input: Number) -> Squared {
+                    todo!()
+                }
+            ),
+        );
+        let expected = quote! {
+            #[doc = "The Scythe experiment of `fn square`."]
+            #[allow(non_camel_case_types)]
+            #[derive(Clone, Copy, Debug, Default)]
+            struct square {}
+
+            impl ::scythe::__private::Experiment for square {
+                type Input = Number;
+                type Output = Squared;
+                const CONFIG: ::scythe::__private::ExperimentConfig = ::scythe::__private::ExperimentConfig {
+                    name: "square",
+                    description: "",
+                    ..::scythe::__private::ExperimentConfig::DEFAULT
+                };
+                fn run<'a>(input: Self::Input, _ctx: &'a ::scythe::__private::TaskContext) -> ::scythe::__private::TaskFuture<'a, Self::Output> {
+                    ::scythe::__private::Box::pin(async move { ::scythe::__private::infallible(square(input)) })
+                }
+            }
+
+            const _: fn() = || {
+                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
+                assert_data::<Number>();
+            };
+            const _: fn() = || {
+                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
+                assert_data::<Squared>();
+            };
+        };
+        assert_eq!(actual, expected.to_string());
+    }
+
+    #[test]
+    fn every_option_set() {
+        let actual = expand_ok(
+            quote!(
+                name = "bldg.sim-v2",
+                description = "Says \"hi\".",
+                retries = 5,
+                timeout = "1h30m",
+                schedule_timeout = "500ms",
+                high_memory,
+                high_cpu = false,
+                has_gpu = true,
+                batch = 8,
+                crate = "sc",
+            ),
+            quote!(
+                pub(crate) fn simulate(input: In, ctx: &TaskContext) -> Result<Out, Error> {
+                    todo!()
+                }
+            ),
+        );
+        let expected = quote! {
+            #[doc = "The Scythe experiment of `fn simulate`."]
+            #[allow(non_camel_case_types)]
+            #[derive(Clone, Copy, Debug, Default)]
+            pub(crate) struct simulate {}
+
+            impl sc::__private::Experiment for simulate {
+                type Input = In;
+                type Output = Out;
+                const CONFIG: sc::__private::ExperimentConfig = sc::__private::ExperimentConfig {
+                    name: "bldg.sim-v2",
+                    description: "Says \"hi\".",
+                    retries: 5,
+                    timeout: sc::__private::Duration::from_millis(5400000),
+                    schedule_timeout: sc::__private::Duration::from_millis(500),
+                    labels: sc::__private::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true },
+                    batch: Some(8),
+                    ..sc::__private::ExperimentConfig::DEFAULT
+                };
+                fn run<'a>(input: Self::Input, ctx: &'a sc::__private::TaskContext) -> sc::__private::TaskFuture<'a, Self::Output> {
+                    sc::__private::Box::pin(async move { sc::__private::fallible(simulate(input, ctx)) })
+                }
+            }
+
+            const _: fn() = || {
+                fn assert_data<T: sc::__private::ExperimentData>() {}
+                assert_data::<In>();
+            };
+            const _: fn() = || {
+                fn assert_data<T: sc::__private::ExperimentData>() {}
+                assert_data::<Out>();
+            };
+        };
+        assert_eq!(actual, expected.to_string());
+    }
+}

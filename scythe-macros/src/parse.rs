@@ -1,0 +1,173 @@
+//! Reads the attribute's options and the annotated function into the [`model`](crate::model).
+//!
+//! Every check that looks at `syn` syntax lives here; each records a spanned error and parsing
+//! goes on, so one expansion reports every mistake.
+
+mod function;
+mod options;
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+
+use crate::errors::Errors;
+use crate::model::{Config, Experiment, Labels};
+
+/// The experiment described by the attribute's `args` and the annotated `item`, or every error.
+pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Experiment> {
+    let mut errors = Errors::default();
+    let options = options::parse(args, &mut errors);
+    let item = match function::item_fn(item) {
+        Ok(item) => item,
+        Err(error) => {
+            errors.push(error);
+            return errors.finish(None);
+        }
+    };
+    let function = function::parse(&item, &mut errors);
+    let name = options.name.or_else(|| {
+        let name = item.sig.ident.unraw().to_string();
+        if is_valid_name(&name) {
+            return Some(name);
+        }
+        errors.spanned(
+            &item.sig.ident,
+            format_args!(
+                "the experiment name defaults to the function name, and `{name}` is not a valid \
+                 name; set one with `name = \"...\"` (ASCII letters, digits, `_`, `.` and `-`)"
+            ),
+        );
+        None
+    });
+    let labels = [options.high_memory, options.high_cpu, options.has_gpu].iter().any(Option::is_some).then(|| Labels {
+        high_memory: options.high_memory.unwrap_or(false),
+        high_cpu: options.high_cpu.unwrap_or(false),
+        has_gpu: options.has_gpu.unwrap_or(false),
+    });
+    let experiment = function.zip(name).map(|(function, name)| Experiment {
+        vis: function.vis,
+        ident: function.ident,
+        input: function.input,
+        output: function.output,
+        call: function.call,
+        config: Config {
+            name,
+            description: options.description.unwrap_or(function.docs),
+            retries: options.retries,
+            timeout: options.timeout,
+            schedule_timeout: options.schedule_timeout,
+            labels,
+            batch: options.batch,
+        },
+        krate: options.krate,
+    });
+    errors.finish(experiment)
+}
+
+/// Whether `name` matches `^[a-zA-Z0-9_.-]+$`.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use quote::quote;
+
+    use super::*;
+
+    #[test]
+    fn names_follow_the_pattern() {
+        assert!(is_valid_name("simulate"));
+        assert!(is_valid_name("Sim-2.v_3"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("a b"));
+        assert!(!is_valid_name("a/b"));
+        assert!(!is_valid_name("simulé"));
+    }
+
+    #[test]
+    fn defaults_come_from_the_function() {
+        let experiment = experiment(
+            quote!(),
+            quote! {
+                #[doc = " Simulates one building."]
+                #[doc = " Slowly."]
+                fn r#simulate(input: In) -> Out {}
+            },
+        )
+        .expect("expected success");
+        assert_eq!(experiment.config.name, "simulate");
+        assert_eq!(experiment.config.description, "Simulates one building. Slowly.");
+        assert_eq!(
+            experiment.config,
+            Config {
+                name: "simulate".into(),
+                description: "Simulates one building. Slowly.".into(),
+                retries: None,
+                timeout: None,
+                schedule_timeout: None,
+                labels: None,
+                batch: None,
+            }
+        );
+        assert!(experiment.krate.is_none());
+    }
+
+    #[test]
+    fn options_override_the_defaults() {
+        let experiment = experiment(
+            quote!(name = "other", description = "Set.", timeout = "5s", has_gpu),
+            quote! {
+                /// Ignored.
+                fn simulate(input: In) -> Out {}
+            },
+        )
+        .expect("expected success");
+        assert_eq!(experiment.config.name, "other");
+        assert_eq!(experiment.config.description, "Set.");
+        assert_eq!(experiment.config.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(experiment.config.labels, Some(Labels { has_gpu: true, ..Labels::default() }));
+    }
+
+    #[test]
+    fn a_function_name_that_is_not_a_valid_name_needs_the_name_option() {
+        let error = experiment(
+            quote!(),
+            quote!(
+                fn simulé(input: In) -> Out {}
+            ),
+        )
+        .expect_err("expected an error");
+        assert!(error.to_string().starts_with("the experiment name defaults to the function name"));
+        assert!(
+            experiment(
+                quote!(name = "simule"),
+                quote!(
+                    fn simulé(input: In) -> Out {}
+                )
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn reports_option_and_signature_errors_together() {
+        let error = experiment(
+            quote!(retry = 1),
+            quote!(
+                fn f(a: A, b: B) -> f64 {}
+            ),
+        )
+        .expect_err("expected an error");
+        assert_eq!(error.into_iter().count(), 3);
+        let error = experiment(
+            quote!(retry = 1),
+            quote!(
+                struct S;
+            ),
+        )
+        .expect_err("expected an error");
+        assert_eq!(error.into_iter().count(), 2);
+    }
+}

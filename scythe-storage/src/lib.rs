@@ -1,0 +1,15 @@
+//! Scythe's object storage: one [`Store`] over `object_store` for the local folder (default),
+//! memory (tests) and cloud buckets, plus streaming Parquet I/O.
+//!
+//! Keys are `/`-separated and relative to the store's root; a run's keys come from
+//! `scythe_core::layout::RunLayout`. Nothing in the layout depends on the backend.
+
+mod error;
+mod location;
+mod parquet_io;
+mod store;
+
+pub use error::StoreError;
+pub use location::StoreLocation;
+pub use parquet_io::{ObjectReader, ParquetSink, ParquetStream, encode_parquet};
+pub use store::Store;

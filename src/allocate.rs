@@ -1,0 +1,148 @@
+//! Allocation: pick the version, reserve a fresh run folder, upload input files and write the
+//! specs, the schemas and — last — the manifest. Nothing is written before every spec is valid.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::{DateTime, Utc};
+use scythe_core::layout::{RunId, RunLayout, VERSION_CLAIM};
+use scythe_core::schema::{DataSchema, EXPERIMENT_ID, SORT_INDEX};
+use scythe_core::{Version, VersionStrategy};
+use scythe_storage::{ParquetSink, Store};
+
+use crate::artifacts::ArtifactPlan;
+use crate::error::Error;
+use crate::manifest::{InputArtifacts, Manifest, to_yaml};
+use crate::registry::Registered;
+use crate::specs::ValidSpecs;
+
+/// How many times a bumped version is re-chosen when concurrent allocations take it.
+const VERSION_ATTEMPTS: usize = 16;
+/// Row group size of `specs.pq` (distributed leaves read whole row groups).
+pub(crate) const SPECS_ROW_GROUP: usize = 64 * 1024;
+
+/// A run whose folder is complete up to `manifest.yml`.
+#[derive(Debug, Clone)]
+pub(crate) struct Allocation {
+    pub(crate) layout: RunLayout,
+    pub(crate) manifest: Manifest,
+    /// The specs as stored (file references rewritten), in sort-index order.
+    pub(crate) specs: Vec<RecordBatch>,
+}
+
+/// The versions of `experiment` that exist in `store` (folders that are not versions are ignored).
+pub(crate) async fn existing_versions(store: &Store, experiment: &str) -> Result<Vec<Version>, Error> {
+    let dir = RunLayout::experiment_dir(store.prefix(), experiment);
+    Ok(store.list_dirs(&dir).await?.iter().filter_map(|name| name.parse().ok()).collect())
+}
+
+/// Allocates a run of `experiment` for already validated specs.
+pub(crate) async fn allocate(
+    store: &Store,
+    experiment: &dyn Registered,
+    specs: ValidSpecs,
+    strategy: VersionStrategy,
+    now: DateTime<Utc>,
+) -> Result<Allocation, Error> {
+    let schema = experiment.schema();
+    let plan = ArtifactPlan::new(&specs.batches, schema.input())?;
+    let version = claim_version(store, schema.name(), strategy).await?;
+    let layout = claim_run_folder(store, RunId::new(schema.name(), version, now, 0)).await?;
+    let (batches, artifact_uris) = if plan.is_empty() {
+        (specs.batches, Default::default())
+    } else {
+        plan.upload(store, &layout, specs.batches).await?
+    };
+    write_specs(store, &layout, schema.input(), &batches).await?;
+    store.put(&layout.io_spec(), to_yaml("experiment_io_spec.yml", &schema.io_spec())?).await?;
+    let input_artifacts = if artifact_uris.is_empty() {
+        None
+    } else {
+        let document = InputArtifacts { files: artifact_uris };
+        store.put(&layout.input_artifacts(), to_yaml("input_artifacts.yml", &document)?).await?;
+        Some(store.uri(&layout.input_artifacts()))
+    };
+    let manifest = Manifest {
+        workflow_run_id: None,
+        experiment_id: layout.run().to_string(),
+        experiment_name: schema.name().to_owned(),
+        specs_uri: store.uri(&layout.specs()),
+        io_spec: store.uri(&layout.io_spec()),
+        input_artifacts,
+        n_specs: specs.rows,
+        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine: "embedded".to_owned(),
+        scythe_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    if !store.put_new(&layout.manifest(), to_yaml("manifest.yml", &manifest)?).await? {
+        return Err(Error::CorruptRun {
+            run: layout.run().to_string(),
+            reason: "another allocation wrote its manifest first".to_owned(),
+        });
+    }
+    Ok(Allocation { layout, manifest, specs: batches })
+}
+
+/// Resolves the version; a bumped version is reserved with a create-only marker so two
+/// concurrent allocations never share it.
+async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrategy) -> Result<Version, Error> {
+    for _ in 0..VERSION_ATTEMPTS {
+        let version = strategy.resolve(existing_versions(store, experiment).await?);
+        if !strategy.creates_version() {
+            return Ok(version);
+        }
+        let marker = format!("{}/{VERSION_CLAIM}", RunLayout::version_dir(store.prefix(), experiment, version));
+        if store.put_new(&marker, Utc::now().to_rfc3339()).await? {
+            return Ok(version);
+        }
+    }
+    Err(Error::VersionContention(experiment.to_owned()))
+}
+
+/// Reserves a run folder; runs started in the same second get `-2`, `-3`, … suffixes.
+async fn claim_run_folder(store: &Store, mut run: RunId) -> Result<RunLayout, Error> {
+    loop {
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        if store.put_new(&layout.claim(), Utc::now().to_rfc3339()).await? {
+            return Ok(layout);
+        }
+        run = run.next_in_second();
+    }
+}
+
+/// The schema of `specs.pq`: `experiment_id`, `sort_index`, then the input's fields.
+pub(crate) fn specs_schema(input: &DataSchema) -> SchemaRef {
+    let mut fields = vec![
+        Arc::new(Field::new(EXPERIMENT_ID, DataType::Utf8, false)),
+        Arc::new(Field::new(SORT_INDEX, DataType::UInt64, false)),
+    ];
+    fields.extend(input.fields().iter().cloned());
+    Arc::new(Schema::new(fields))
+}
+
+async fn write_specs(
+    store: &Store,
+    layout: &RunLayout,
+    input: &DataSchema,
+    batches: &[RecordBatch],
+) -> Result<(), Error> {
+    let schema = specs_schema(input);
+    let mut sink = ParquetSink::create(store, &layout.specs(), Arc::clone(&schema), &[], SPECS_ROW_GROUP)?;
+    let experiment_id = layout.run().to_string();
+    let mut next = 0u64;
+    for batch in batches {
+        let rows = batch.num_rows();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(experiment_id.as_str(), rows))),
+            Arc::new(UInt64Array::from_iter_values(next..next + rows as u64)),
+        ];
+        columns.extend(batch.columns().iter().cloned());
+        next += rows as u64;
+        let with_index =
+            RecordBatch::try_new(Arc::clone(&schema), columns).map_err(Error::arrow("building specs.pq"))?;
+        sink.write(&with_index).await?;
+    }
+    sink.close().await?;
+    Ok(())
+}

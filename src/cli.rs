@@ -1,0 +1,260 @@
+//! The command line of a Scythe binary.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use scythe_core::VersionStrategy;
+use scythe_core::layout::RunLayout;
+
+use crate::app::App;
+use crate::catalog::{self, find_run};
+use crate::error::Error;
+use crate::manifest::to_yaml;
+use crate::scythe::{RunReport, Scythe};
+use crate::settings::{EngineSettings, StorageSettings};
+use crate::specs::Specs;
+
+#[derive(Debug, Parser)]
+#[command(about = "Scatter typed experiments and reap their results as Parquet.", version)]
+struct Cli {
+    /// Where runs are stored: a folder, file:///path or s3://bucket/prefix.
+    #[arg(long, global = true, env = "SCYTHE_STORAGE")]
+    storage: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Allocate a versioned run of an experiment, run every spec and gather the results.
+    Scatter {
+        /// The experiment's name.
+        experiment: String,
+        /// Specs file: .pq/.parquet, .csv or .jsonl.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        specs: Option<PathBuf>,
+        /// Draw this many specs from the experiment's sampler instead.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Seed for --sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
+        #[arg(long, default_value = "bump-major")]
+        version: VersionStrategy,
+        /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Run the specs of an interrupted run that have no result yet, then gather.
+    Resume {
+        /// `<experiment>/<vX.Y.Z>/<timestamp>` or `<experiment>/latest`.
+        run: String,
+        /// Worker threads.
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Rewrite a run's final tables from its results.
+    Gather {
+        /// The run.
+        run: String,
+    },
+    /// List experiments, versions and runs in the store.
+    Runs {
+        /// Only this experiment.
+        experiment: Option<String>,
+    },
+    /// Show a run's state and counts.
+    Status {
+        /// The run.
+        run: String,
+    },
+    /// Download a run's final tables.
+    Results {
+        /// The run.
+        run: String,
+        /// Folder to write them to.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Print an experiment's input/output JSON Schema (experiment_io_spec.yml).
+    Schema {
+        /// The experiment's name.
+        experiment: String,
+    },
+}
+
+pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(app, cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
+    if let Some(error) = app.errors.into_iter().next() {
+        return Err(error);
+    }
+    let app = App { errors: Vec::new(), ..app };
+    let mut storage = StorageSettings::from_env();
+    if let Some(url) = cli.storage {
+        storage.url = url;
+    }
+    let store = storage.open()?;
+    let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
+        let mut settings = EngineSettings::from_env()?;
+        if let Some(workers) = workers {
+            settings.workers = workers.max(1);
+        }
+        settings.progress = std::io::stderr().is_terminal();
+        Ok(settings)
+    };
+    match cli.command {
+        Command::Scatter { experiment, specs, sample, seed, version, workers } => {
+            let registered = app.find(&experiment)?;
+            let specs = match (specs, sample) {
+                (Some(path), _) => Specs::file(path),
+                (None, Some(n)) => {
+                    let sampler = app.samplers.get(&experiment).ok_or_else(|| {
+                        Error::Settings(format!("experiment `{experiment}` has no sampler; pass --specs FILE"))
+                    })?;
+                    sampler(n, seed)?
+                }
+                (None, None) => return Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
+            };
+            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let report = scythe.scatter_registered(registered, &specs, version).await?;
+            print_report(&report);
+            Ok(exit_code(&report))
+        }
+        Command::Resume { run, workers } => {
+            let id = find_run(&store, &run).await?;
+            let registered = app.find(id.experiment())?;
+            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let report = scythe.resume_registered(registered, &id).await?;
+            print_report(&report);
+            Ok(exit_code(&report))
+        }
+        Command::Gather { run } => {
+            let id = find_run(&store, &run).await?;
+            let registered = app.find(id.experiment())?;
+            let layout = RunLayout::new(store.prefix(), id.clone());
+            let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
+            let summary = crate::gather::gather(&store, registered.schema(), &layout, n_specs).await?;
+            println!("{id}: {} succeeded, {} failed, {} missing", summary.succeeded, summary.failed, summary.missing);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { experiment } => {
+            let experiments = match experiment {
+                Some(name) => vec![name],
+                None => catalog::experiments(&store).await?,
+            };
+            if experiments.is_empty() {
+                println!("no runs in {}", store.uri(store.prefix()));
+            }
+            for name in experiments {
+                println!("{name}");
+                for version in catalog::versions(&store, &name).await? {
+                    println!("  {version}");
+                    for run in catalog::runs(&store, &name, version).await? {
+                        let counts = match (run.succeeded, run.failed) {
+                            (Some(ok), Some(failed)) => format!("{ok} succeeded, {failed} failed"),
+                            _ => String::new(),
+                        };
+                        println!(
+                            "    {:<24} {:<10} {:>9} specs  {counts}",
+                            run.id.folder_name(),
+                            run.state,
+                            run.n_specs
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { run } => {
+            let id = find_run(&store, &run).await?;
+            let info = catalog::run_info(&store, id.clone()).await?;
+            let layout = RunLayout::new(store.prefix(), id.clone());
+            println!("run:       {id}");
+            println!("folder:    {}", store.uri(&layout.run_dir()));
+            println!("state:     {}", info.state);
+            println!("specs:     {}", info.n_specs);
+            if let (Some(ok), Some(failed)) = (info.succeeded, info.failed) {
+                println!("succeeded: {ok}\nfailed:    {failed}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Results { run, out } => {
+            let id = find_run(&store, &run).await?;
+            let layout = RunLayout::new(store.prefix(), id.clone());
+            let folder = out.join(id.to_string());
+            let finals = store.list(&layout.final_dir()).await?;
+            if finals.is_empty() {
+                return Err(Error::Settings(format!(
+                    "run `{id}` has no final tables yet; run `resume {id}` or `gather {id}`"
+                )));
+            }
+            for meta in finals {
+                let name = meta.location.filename().unwrap_or_default().to_owned();
+                let target = folder.join(&name);
+                store.download_file(meta.location.as_ref(), &target).await?;
+                println!("{}", target.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { experiment } => {
+            let registered = app.find(&experiment)?;
+            print!("{}", to_yaml("experiment_io_spec.yml", &registered.schema().io_spec())?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_report(report: &RunReport) {
+    let rate = report.n_specs as f64 / report.run_time.as_secs_f64().max(1e-9);
+    println!("run        {}", report.run);
+    println!("folder     {}", report.folder);
+    println!(
+        "specs      {} ({} succeeded, {} failed, {} not run)",
+        report.n_specs, report.succeeded, report.failed, report.missing
+    );
+    println!("time       {:.2?} running ({rate:.0} specs/s), {:.2?} gathering", report.run_time, report.gather_time);
+    for (table, uri) in &report.tables {
+        println!("table      {table:<18} {uri}");
+    }
+    if report.failed > 0 {
+        println!("note       {} specs failed: see final/failures.pq", report.failed);
+    }
+    if report.missing > 0 {
+        println!("note       interrupted: `resume {}` runs the {} remaining specs", report.run, report.missing);
+    }
+}
+
+fn exit_code(report: &RunReport) -> ExitCode {
+    if report.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,103 @@
+//! [`Error`]: everything that can stop a Scythe command.
+
+use scythe_core::layout::RunIdError;
+use scythe_core::schema::SchemaError;
+use scythe_core::validate::SpecError;
+use scythe_storage::StoreError;
+
+/// A Scythe operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The specs do not match the experiment's input.
+    #[error("{source} (in {origin})")]
+    Specs {
+        /// Where the specs came from.
+        origin: String,
+        /// What is wrong with them.
+        #[source]
+        source: SpecError,
+    },
+    /// A specs file could not be read.
+    #[error("cannot read specs file `{path}`: {reason}")]
+    SpecsFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Input files referenced by the specs are unusable.
+    #[error("input file problem: {0}")]
+    Artifacts(String),
+    /// The experiment's types cannot be turned into tables.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No experiment of that name is registered.
+    #[error("unknown experiment `{name}`; registered: {registered}")]
+    UnknownExperiment {
+        /// The requested name.
+        name: String,
+        /// What is registered.
+        registered: String,
+    },
+    /// A run id could not be parsed.
+    #[error(transparent)]
+    RunId(#[from] RunIdError),
+    /// A run does not exist.
+    #[error("run `{0}` not found (no manifest.yml)")]
+    RunNotFound(String),
+    /// A run's files are not what Scythe wrote.
+    #[error("run `{run}` is damaged: {reason}")]
+    CorruptRun {
+        /// The run.
+        run: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Version allocation kept colliding with concurrent allocations.
+    #[error("could not claim a new version of `{0}`: other allocations keep taking them; try again")]
+    VersionContention(String),
+    /// Arrow could not build or transform a table.
+    #[error("table error in {context}: {source}")]
+    Arrow {
+        /// What was being done.
+        context: String,
+        /// The Arrow error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A YAML or JSON document could not be written or read.
+    #[error("cannot encode or decode {document}: {reason}")]
+    Document {
+        /// The document.
+        document: String,
+        /// Why.
+        reason: String,
+    },
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Settings are invalid.
+    #[error("invalid setting: {0}")]
+    Settings(String),
+}
+
+impl Error {
+    pub(crate) fn arrow(context: impl Into<String>) -> impl FnOnce(arrow::error::ArrowError) -> Error {
+        let context = context.into();
+        move |source| Error::Arrow { context, source }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}

@@ -1,0 +1,256 @@
+//! Gather: merge the result parts of a run into its final tables, sorted by `sort_index`, with
+//! the spec's index columns joined from `specs.pq` and `pandas` metadata so
+//! `pandas.read_parquet` restores the MultiIndex.
+//!
+//! Parts are read one at a time in sort-index order and specs are streamed alongside, so memory
+//! stays bounded by one part plus one specs batch whatever the run's size. Parts that overlap
+//! (a batch that ran twice) contribute each sort index once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef, UInt64Type};
+use futures::TryStreamExt;
+use scythe_core::layout::{PartId, RunLayout};
+use scythe_core::pandas::{PANDAS_METADATA_KEY, pandas_metadata};
+use scythe_core::schema::{ColumnKind, EXPERIMENT_ID, ExperimentSchema, SORT_INDEX, SORT_SUBINDEX};
+use scythe_storage::{ParquetSink, ParquetStream, Store};
+
+use crate::error::Error;
+use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
+
+/// Rows per row group of final tables.
+const FINAL_ROW_GROUP: usize = 128 * 1024;
+/// Rows per batch when streaming specs.
+const SPECS_BATCH: usize = 64 * 1024;
+
+/// What a gather wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatherSummary {
+    /// Specs with a result in `scalars.pq`.
+    pub succeeded: u64,
+    /// Specs in `failures.pq`.
+    pub failed: u64,
+    /// Specs with neither (never run, e.g. an interrupted run).
+    pub missing: u64,
+    /// Table name → URI of each final table written.
+    pub tables: BTreeMap<String, String>,
+}
+
+/// The index columns of every final table: `experiment_id`, `sort_index`, then the input's
+/// scalar and file fields, in declaration order.
+pub(crate) fn index_fields(schema: &ExperimentSchema) -> Vec<FieldRef> {
+    let mut fields = vec![
+        Arc::new(Field::new(EXPERIMENT_ID, arrow::datatypes::DataType::Utf8, false)),
+        Arc::new(Field::new(SORT_INDEX, arrow::datatypes::DataType::UInt64, false)),
+    ];
+    fields.extend(
+        schema
+            .input()
+            .columns()
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Scalar | ColumnKind::FileRef))
+            .map(|c| c.field.clone()),
+    );
+    fields
+}
+
+/// Gathers every table of the run in `layout`, which has `n_specs` specs.
+pub(crate) async fn gather(
+    store: &Store,
+    schema: &ExperimentSchema,
+    layout: &RunLayout,
+    n_specs: u64,
+) -> Result<GatherSummary, Error> {
+    let index = index_fields(schema);
+    let mut summary = GatherSummary { succeeded: 0, failed: 0, missing: 0, tables: BTreeMap::new() };
+    for table in table_specs(schema) {
+        let rows = gather_table(store, layout, &table, &index).await?;
+        match table.name.as_str() {
+            SCALARS => summary.succeeded = rows,
+            FAILURES => summary.failed = rows,
+            _ => {}
+        }
+        summary.tables.insert(table.name.clone(), store.uri(&layout.final_table(&table.name)));
+    }
+    summary.missing = n_specs.saturating_sub(summary.succeeded + summary.failed);
+    Ok(summary)
+}
+
+/// The parts of `table`, in sort-index order (latest generation first among equals).
+pub(crate) async fn list_parts(store: &Store, layout: &RunLayout, table: &str) -> Result<Vec<(PartId, String)>, Error> {
+    let mut parts: Vec<(PartId, String)> = store
+        .list(&layout.parts_dir(table))
+        .await?
+        .into_iter()
+        .filter_map(|meta| {
+            let stem = meta.location.filename()?.strip_suffix(".pq")?.to_owned();
+            Some((PartId::parse_stem(&stem)?, meta.location.to_string()))
+        })
+        .collect();
+    parts.sort_by(|(a, _), (b, _)| {
+        (a.start, std::cmp::Reverse(a.generation), std::cmp::Reverse(a.end)).cmp(&(
+            b.start,
+            std::cmp::Reverse(b.generation),
+            std::cmp::Reverse(b.end),
+        ))
+    });
+    Ok(parts)
+}
+
+async fn gather_table(store: &Store, layout: &RunLayout, table: &TableSpec, index: &[FieldRef]) -> Result<u64, Error> {
+    let skip = if table.has_subindex { 2 } else { 1 };
+    let mut fields: Vec<FieldRef> = table.schema.fields().iter().skip(skip).cloned().collect();
+    fields.extend(index.iter().cloned());
+    if table.has_subindex {
+        fields.push(Arc::new(Field::new(SORT_SUBINDEX, arrow::datatypes::DataType::UInt32, false)));
+    }
+    let mut index_names: Vec<&str> = index.iter().map(|f| f.name().as_str()).collect();
+    if table.has_subindex {
+        index_names.push(SORT_SUBINDEX);
+    }
+    let plain = Schema::new(fields.clone());
+    // pyarrow reads the Arrow schema stored in the file, so the pandas metadata goes there.
+    let pandas = pandas_metadata(&plain, &index_names);
+    let schema: SchemaRef =
+        Arc::new(plain.with_metadata(std::collections::HashMap::from([(PANDAS_METADATA_KEY.to_owned(), pandas)])));
+    let key = layout.final_table(&table.name);
+    let mut sink = ParquetSink::create(store, &key, Arc::clone(&schema), &[], FINAL_ROW_GROUP)?;
+    let mut specs: Option<SpecCursor> = None;
+    let mut covered = 0u64;
+    let mut specs_seen = 0u64;
+    for (part, part_key) in list_parts(store, layout, &table.name).await? {
+        if part.end <= covered {
+            continue;
+        }
+        let batches: Vec<RecordBatch> = store
+            .read_parquet(&part_key, usize::MAX >> 1)
+            .await?
+            .try_collect()
+            .await
+            .map_err(|source| Error::Store(parquet_error(store, &part_key, source)))?;
+        for batch in batches {
+            let batch = keep_from(&batch, covered)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let sort_indexes = batch.column(0).as_primitive::<UInt64Type>().clone();
+            if specs.is_none() {
+                specs = Some(SpecCursor::open(store, layout, index).await?);
+            }
+            let cursor = specs.as_mut().ok_or_else(|| Error::Settings("specs cursor".to_owned()))?;
+            let index_columns = cursor.take(&sort_indexes).await?;
+            let mut columns: Vec<ArrayRef> = batch.columns()[skip..].to_vec();
+            columns.extend(index_columns);
+            if table.has_subindex {
+                columns.push(batch.column(1).clone());
+            }
+            specs_seen += count_distinct_sorted(&sort_indexes);
+            let out = RecordBatch::try_new(Arc::clone(&schema), columns)
+                .map_err(Error::arrow(format!("gathering `{}`", table.name)))?;
+            sink.write(&out).await?;
+        }
+        covered = covered.max(part.end);
+    }
+    sink.close().await?;
+    Ok(specs_seen)
+}
+
+fn parquet_error(store: &Store, key: &str, source: parquet::errors::ParquetError) -> scythe_storage::StoreError {
+    scythe_storage::StoreError::Parquet { uri: store.uri(key), source }
+}
+
+/// Rows whose sort index is at least `from` (parts are sorted by sort index).
+fn keep_from(batch: &RecordBatch, from: u64) -> Result<RecordBatch, Error> {
+    let sort_indexes = batch.column(0).as_primitive::<UInt64Type>();
+    if sort_indexes.is_empty() || sort_indexes.value(0) >= from {
+        return Ok(batch.clone());
+    }
+    let mask: BooleanArray = sort_indexes.iter().map(|value| Some(value.is_some_and(|v| v >= from))).collect();
+    arrow::compute::filter_record_batch(batch, &mask).map_err(Error::arrow("dropping duplicate results"))
+}
+
+fn count_distinct_sorted(values: &UInt64Array) -> u64 {
+    let values = values.values();
+    values.iter().zip(values.iter().skip(1)).filter(|(a, b)| a != b).count() as u64 + u64::from(!values.is_empty())
+}
+
+/// Streams `specs.pq` forward, handing out the index columns of requested sort indexes.
+struct SpecCursor {
+    stream: ParquetStream,
+    /// Buffered specs rows, starting at sort index `start`.
+    buffer: Option<RecordBatch>,
+    start: u64,
+    columns: Vec<usize>,
+}
+
+impl SpecCursor {
+    fn buffered(&self) -> u64 {
+        self.buffer.as_ref().map_or(0, |b| b.num_rows() as u64)
+    }
+
+    fn drop_before(&mut self, first: u64) {
+        if let Some(buffer) = &self.buffer {
+            let drop_rows = first.saturating_sub(self.start).min(buffer.num_rows() as u64);
+            self.buffer = Some(buffer.slice(drop_rows as usize, buffer.num_rows() - drop_rows as usize));
+            self.start += drop_rows;
+        }
+    }
+
+    async fn open(store: &Store, layout: &RunLayout, index: &[FieldRef]) -> Result<Self, Error> {
+        let stream = store.read_parquet(&layout.specs(), SPECS_BATCH).await?;
+        let specs_schema = stream.schema().clone();
+        let columns = index
+            .iter()
+            .map(|field| {
+                specs_schema.index_of(field.name()).map_err(|_| Error::CorruptRun {
+                    run: layout.run().to_string(),
+                    reason: format!("specs.pq has no column `{}`", field.name()),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { stream, buffer: None, start: 0, columns })
+    }
+
+    /// Index columns for ascending `sort_indexes`; later calls must not ask for smaller ones.
+    ///
+    /// The buffer always holds the specs rows `start..start + len`, and the stream is positioned
+    /// right after them.
+    async fn take(&mut self, sort_indexes: &UInt64Array) -> Result<Vec<ArrayRef>, Error> {
+        let (first, last) = (sort_indexes.value(0), sort_indexes.value(sort_indexes.len() - 1));
+        self.drop_before(first);
+        while self.start + self.buffered() <= last {
+            let Some(next) = self
+                .stream
+                .try_next()
+                .await
+                .map_err(|source| Error::CorruptRun { run: String::from("specs.pq"), reason: source.to_string() })?
+            else {
+                return Err(Error::CorruptRun {
+                    run: String::from("specs.pq"),
+                    reason: format!("results name sort index {last}, beyond the last spec"),
+                });
+            };
+            let projected = next.project(&self.columns).map_err(Error::arrow("reading specs.pq"))?;
+            self.buffer = Some(match self.buffer.take() {
+                Some(buffer) if buffer.num_rows() > 0 => {
+                    arrow::compute::concat_batches(&buffer.schema(), &[buffer, projected])
+                        .map_err(Error::arrow("reading specs.pq"))?
+                }
+                _ => projected,
+            });
+            self.drop_before(first);
+        }
+        let buffer = self.buffer.as_ref().ok_or_else(|| Error::Settings("specs cursor is empty".to_owned()))?;
+        let offsets = UInt32Array::from_iter_values(sort_indexes.values().iter().map(|&i| (i - self.start) as u32));
+        buffer
+            .columns()
+            .iter()
+            .map(|column| {
+                arrow::compute::take(column.as_ref(), &offsets, None)
+                    .map_err(Error::arrow("joining spec index columns"))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,331 @@
+//! Result parts: what a worker writes as its tasks finish, one Parquet file per table for a
+//! contiguous range of sort indexes (`results/parts/<table>/<part>.pq`).
+//!
+//! Parts hold `sort_index` plus the output columns; gather joins the index columns from
+//! `specs.pq`. Writing a part twice (a retried batch) writes the same keys.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use futures::StreamExt;
+use scythe_core::layout::PartId;
+use scythe_core::schema::{Column, ColumnKind, ExperimentSchema, SORT_INDEX, SORT_SUBINDEX};
+use scythe_core::{FileRef, FileRefKind, TaskError, TaskErrorKind};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::runner::RunContext;
+
+/// The table of failed specs.
+pub(crate) const FAILURES: &str = "failures";
+/// The table of scalar outputs.
+pub(crate) const SCALARS: &str = "scalars";
+/// The table of output file URIs.
+pub(crate) const FILE_REFS: &str = "result_file_refs";
+
+/// Uploads of output files in flight at once per worker.
+const UPLOAD_CONCURRENCY: usize = 8;
+
+/// A spec that failed for good.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) sort_index: u64,
+    pub(crate) attempts: u32,
+    pub(crate) error: TaskError,
+}
+
+impl Failure {
+    pub(crate) fn new(sort_index: u64, attempts: u32, error: TaskError) -> Self {
+        Self { sort_index, attempts, error }
+    }
+}
+
+/// The tables one run produces, with their part/final schemas (without index columns).
+#[derive(Debug, Clone)]
+pub(crate) struct TableSpec {
+    pub(crate) name: String,
+    /// `sort_index` (and `sort_subindex` for per-field tables) first, then data columns.
+    pub(crate) schema: SchemaRef,
+    /// Whether rows carry a `sort_subindex`.
+    pub(crate) has_subindex: bool,
+}
+
+fn sort_index_field() -> FieldRef {
+    Arc::new(Field::new(SORT_INDEX, DataType::UInt64, false))
+}
+
+/// Every table of an experiment's run, in the order gather writes them.
+pub(crate) fn table_specs(schema: &ExperimentSchema) -> Vec<TableSpec> {
+    let output = schema.output();
+    let with_index = |fields: Vec<FieldRef>| Arc::new(Schema::new([vec![sort_index_field()], fields].concat()));
+    let mut tables = vec![TableSpec {
+        name: SCALARS.to_owned(),
+        schema: with_index(
+            output
+                .columns()
+                .iter()
+                .filter(|c| matches!(c.kind, ColumnKind::Scalar | ColumnKind::Nested))
+                .map(|c| c.field.clone())
+                .collect(),
+        ),
+        has_subindex: false,
+    }];
+    let file_fields: Vec<FieldRef> =
+        output.columns_of(ColumnKind::FileRef).map(|c| Arc::new(Field::new(&c.name, DataType::Utf8, true))).collect();
+    if !file_fields.is_empty() {
+        tables.push(TableSpec { name: FILE_REFS.to_owned(), schema: with_index(file_fields), has_subindex: false });
+    }
+    for column in output.columns_of(ColumnKind::Table) {
+        let mut fields = vec![sort_index_field(), Arc::new(Field::new(SORT_SUBINDEX, DataType::UInt32, false))];
+        fields.extend(row_fields(column).iter().cloned());
+        tables.push(TableSpec { name: column.name.clone(), schema: Arc::new(Schema::new(fields)), has_subindex: true });
+    }
+    tables.push(TableSpec {
+        name: FAILURES.to_owned(),
+        schema: with_index(vec![
+            Arc::new(Field::new("error_kind", DataType::Utf8, false)),
+            Arc::new(Field::new("error", DataType::Utf8, false)),
+            Arc::new(Field::new("attempts", DataType::UInt32, false)),
+        ]),
+        has_subindex: false,
+    });
+    tables
+}
+
+fn row_fields(column: &Column) -> Vec<FieldRef> {
+    match column.field.data_type() {
+        DataType::List(item) | DataType::LargeList(item) => match item.data_type() {
+            DataType::Struct(fields) => fields.iter().cloned().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Results of consecutive specs, buffered until they are written as one part.
+pub(crate) struct PartBuffer<'a, O> {
+    schema: &'a ExperimentSchema,
+    run: &'a RunContext,
+    start: u64,
+    next: u64,
+    successes: Vec<u64>,
+    outputs: Vec<O>,
+    scratch: Vec<PathBuf>,
+    failures: Vec<Failure>,
+    last_flush: Instant,
+}
+
+impl<'a, O: Serialize> PartBuffer<'a, O> {
+    pub(crate) fn new(schema: &'a ExperimentSchema, run: &'a RunContext, start: u64) -> Self {
+        Self {
+            schema,
+            run,
+            start,
+            next: start,
+            successes: Vec::new(),
+            outputs: Vec::new(),
+            scratch: Vec::new(),
+            failures: Vec::new(),
+            last_flush: Instant::now(),
+        }
+    }
+
+    pub(crate) fn push_success(&mut self, sort_index: u64, output: O, scratch: Option<PathBuf>) {
+        self.successes.push(sort_index);
+        self.outputs.push(output);
+        self.scratch.extend(scratch);
+        self.next = sort_index + 1;
+    }
+
+    pub(crate) fn push_failure(&mut self, failure: Failure) {
+        self.next = failure.sort_index + 1;
+        self.failures.push(failure);
+    }
+
+    /// Writes the buffer when it is big or old enough.
+    pub(crate) fn flush_if_due(&mut self) -> Result<(), Error> {
+        let rows = self.successes.len() + self.failures.len();
+        if rows >= self.run.flush_rows || self.last_flush.elapsed() >= self.run.flush_interval {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every buffered result as one part.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        if self.next == self.start {
+            return Ok(());
+        }
+        let part = PartId { generation: self.run.generation, start: self.start, end: self.next };
+        let outputs = std::mem::take(&mut self.outputs);
+        let successes = std::mem::take(&mut self.successes);
+        let mut failures = std::mem::take(&mut self.failures);
+        self.run.runtime.block_on(write_part(self.schema, self.run, part, &successes, &outputs, &mut failures))?;
+        for dir in self.scratch.drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self.start = self.next;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+}
+
+async fn write_part<O: Serialize>(
+    schema: &ExperimentSchema,
+    run: &RunContext,
+    part: PartId,
+    successes: &[u64],
+    outputs: &[O],
+    failures: &mut Vec<Failure>,
+) -> Result<(), Error> {
+    let output = schema.output();
+    let batch = serde_arrow::to_record_batch(output.fields(), &outputs).map_err(|error| Error::Document {
+        document: format!("outputs of specs {}..{}", part.start, part.end),
+        reason: error.to_string(),
+    })?;
+    let mut keep = vec![true; successes.len()];
+    let mut file_columns = Vec::new();
+    for column in output.columns_of(ColumnKind::FileRef) {
+        let values = batch.column_by_name(&column.name).cloned().ok_or_else(|| missing_column(&column.name))?;
+        let uris = upload_output_files(run, &column.name, successes, &values, &mut keep, failures).await;
+        file_columns.push(Arc::new(uris) as ArrayRef);
+    }
+    let mask = BooleanArray::from(keep);
+    let kept_indexes: ArrayRef = Arc::new(UInt64Array::from(successes.to_vec()));
+    let filter = |array: &ArrayRef| {
+        arrow::compute::filter(array, &mask).map_err(Error::arrow("dropping specs whose files failed"))
+    };
+    for table in table_specs(schema) {
+        let columns: Vec<ArrayRef> = match table.name.as_str() {
+            SCALARS => {
+                let mut columns = vec![filter(&kept_indexes)?];
+                for field in &table.schema.fields()[1..] {
+                    columns
+                        .push(filter(batch.column_by_name(field.name()).ok_or_else(|| missing_column(field.name()))?)?);
+                }
+                columns
+            }
+            FILE_REFS => {
+                let mut columns = vec![filter(&kept_indexes)?];
+                for uris in &file_columns {
+                    columns.push(filter(uris)?);
+                }
+                columns
+            }
+            FAILURES => {
+                if failures.is_empty() {
+                    continue;
+                }
+                failures.sort_by_key(|f| f.sort_index);
+                vec![
+                    Arc::new(UInt64Array::from_iter_values(failures.iter().map(|f| f.sort_index))),
+                    Arc::new(StringArray::from_iter_values(failures.iter().map(|f| f.error.kind().as_str()))),
+                    Arc::new(StringArray::from_iter_values(failures.iter().map(|f| f.error.message()))),
+                    Arc::new(UInt32Array::from_iter_values(failures.iter().map(|f| f.attempts))),
+                ]
+            }
+            name => {
+                let list = filter(batch.column_by_name(name).ok_or_else(|| missing_column(name))?)?;
+                let indexes = filter(&kept_indexes)?;
+                match flatten_rows(&table, &indexes, &list)? {
+                    Some(columns) => columns,
+                    None => continue,
+                }
+            }
+        };
+        let table_batch = RecordBatch::try_new(table.schema.clone(), columns)
+            .map_err(Error::arrow(format!("building part of table `{}`", table.name)))?;
+        run.store.put_parquet(&run.layout.part(&table.name, part), table.schema.clone(), &[table_batch], &[]).await?;
+    }
+    Ok(())
+}
+
+fn missing_column(name: &str) -> Error {
+    Error::Document { document: "experiment output".to_owned(), reason: format!("column `{name}` is missing") }
+}
+
+/// Rows of a list-of-structs column as table columns; `None` when there are no rows.
+fn flatten_rows(table: &TableSpec, sort_indexes: &ArrayRef, list: &ArrayRef) -> Result<Option<Vec<ArrayRef>>, Error> {
+    let list = list.as_list::<i32>();
+    let mut parents = Vec::new();
+    let mut subindexes = Vec::new();
+    let mut value_rows = Vec::new();
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            continue;
+        }
+        let (begin, end) = (list.value_offsets()[row] as u32, list.value_offsets()[row + 1] as u32);
+        for (sub, value_row) in (begin..end).enumerate() {
+            parents.push(row as u32);
+            subindexes.push(sub as u32);
+            value_rows.push(value_row);
+        }
+    }
+    if parents.is_empty() {
+        return Ok(None);
+    }
+    let take = |array: &ArrayRef, rows: &[u32]| {
+        arrow::compute::take(array.as_ref(), &UInt32Array::from(rows.to_vec()), None)
+            .map_err(Error::arrow(format!("flattening table `{}`", table.name)))
+    };
+    let mut columns = vec![take(sort_indexes, &parents)?, Arc::new(UInt32Array::from(subindexes)) as ArrayRef];
+    let values = list.values().as_struct();
+    for column in values.columns() {
+        columns.push(take(column, &value_rows)?);
+    }
+    Ok(Some(columns))
+}
+
+/// Uploads the local files an output column names to `results/<field>/<sort_index>.<ext>`;
+/// a spec whose file is missing becomes a failure.
+async fn upload_output_files(
+    run: &RunContext,
+    field: &str,
+    sort_indexes: &[u64],
+    values: &ArrayRef,
+    keep: &mut [bool],
+    failures: &mut Vec<Failure>,
+) -> StringArray {
+    let strings = values.as_string::<i32>();
+    let uploads = futures::stream::iter((0..strings.len()).map(|row| async move {
+        if strings.is_null(row) {
+            return (row, Ok(None));
+        }
+        let reference = FileRef::new(strings.value(row));
+        let result = match reference.kind() {
+            Ok(FileRefKind::Local(path)) => {
+                let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                let key = run.layout.result_file(field, sort_indexes[row], extension);
+                match run.store.upload_file(path, &key).await {
+                    Ok(()) => Ok(Some(run.store.uri(&key))),
+                    Err(error) => Err(format!("output field `{field}`: {error}")),
+                }
+            }
+            Ok(_) => Ok(Some(reference.as_str().to_owned())),
+            Err(error) => Err(format!("output field `{field}`: {error}")),
+        };
+        (row, result)
+    }))
+    .buffer_unordered(UPLOAD_CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await;
+    let mut uris = vec![None; strings.len()];
+    for (row, result) in uploads {
+        match result {
+            Ok(uri) => uris[row] = uri,
+            Err(message) if keep[row] => {
+                keep[row] = false;
+                failures.push(Failure::new(
+                    sort_indexes[row],
+                    1,
+                    TaskError::new(TaskErrorKind::Infrastructure, message),
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    StringArray::from(uris)
+}

@@ -1,0 +1,254 @@
+//! [`Scythe`]: the steps of a run as a Rust API — scatter (allocate and run), resume, gather.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use chrono::Utc;
+use futures::TryStreamExt;
+use scythe_core::layout::{RunId, RunLayout};
+use scythe_core::schema::ExperimentSchema;
+use scythe_core::{Experiment, VersionStrategy};
+use scythe_storage::Store;
+
+use crate::allocate::allocate;
+use crate::catalog::read_manifest;
+use crate::embedded::{SpecRows, execute};
+use crate::error::Error;
+use crate::gather::{GatherSummary, gather, list_parts};
+use crate::manifest::{Summary, to_yaml};
+use crate::parts::{FAILURES, SCALARS};
+use crate::progress::Progress;
+use crate::registry::{Registered, register};
+use crate::settings::{EngineSettings, StorageSettings};
+use crate::specs::{Specs, load};
+
+/// What a scatter or resume did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The run.
+    pub run: RunId,
+    /// URI of the run folder.
+    pub folder: String,
+    /// Specs in the run.
+    pub n_specs: u64,
+    /// Specs with results.
+    pub succeeded: u64,
+    /// Specs that failed for good (listed in `final/failures.pq`).
+    pub failed: u64,
+    /// Specs not run (interrupted); `resume` runs them.
+    pub missing: u64,
+    /// Time spent running specs.
+    pub run_time: Duration,
+    /// Time spent gathering.
+    pub gather_time: Duration,
+    /// Final tables: name → URI.
+    pub tables: BTreeMap<String, String>,
+}
+
+/// Scatters specs and reaps results on a store, with the embedded engine.
+#[derive(Debug, Clone)]
+pub struct Scythe {
+    store: Store,
+    engine: EngineSettings,
+}
+
+impl Scythe {
+    /// Works on `store` with default engine settings.
+    pub fn new(store: Store) -> Self {
+        Self { store, engine: EngineSettings::default() }
+    }
+
+    /// Storage and engine settings from the `SCYTHE_*` environment variables.
+    pub fn from_env() -> Result<Self, Error> {
+        Ok(Self { store: StorageSettings::from_env().open()?, engine: EngineSettings::from_env()? })
+    }
+
+    /// Uses these engine settings.
+    pub fn with_engine(mut self, engine: EngineSettings) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// The store runs live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates `specs`, allocates a run of `E`, runs every spec and gathers the final tables.
+    pub async fn scatter<E: Experiment>(&self, specs: Specs, version: VersionStrategy) -> Result<RunReport, Error> {
+        self.scatter_registered(register::<E>()?, &specs, version).await
+    }
+
+    /// Runs the specs of `run` that have no result yet, then gathers.
+    pub async fn resume<E: Experiment>(&self, run: &RunId) -> Result<RunReport, Error> {
+        self.resume_registered(register::<E>()?, run).await
+    }
+
+    /// (Re)writes the final tables of `run` from its results.
+    pub async fn gather<E: Experiment>(&self, run: &RunId) -> Result<GatherSummary, Error> {
+        let experiment = register::<E>()?;
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let n_specs =
+            read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?.n_specs;
+        self.gather_and_summarize(experiment.schema(), &layout, n_specs).await
+    }
+
+    pub(crate) async fn scatter_registered(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+    ) -> Result<RunReport, Error> {
+        let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
+        let valid = load(specs, experiment.schema().input(), &check)?;
+        let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        tracing::info!(run = %allocation.layout.run(), folder = %self.store.uri(&allocation.layout.run_dir()), "allocated");
+        let n_specs = allocation.manifest.n_specs;
+        self.execute_and_gather(
+            experiment,
+            allocation.layout,
+            SpecRows::new(allocation.specs),
+            vec![0..n_specs],
+            0,
+            n_specs,
+        )
+        .await
+    }
+
+    pub(crate) async fn resume_registered(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+    ) -> Result<RunReport, Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let manifest = read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?;
+        if manifest.experiment_name != experiment.schema().name() {
+            return Err(Error::CorruptRun {
+                run: run.to_string(),
+                reason: format!("it belongs to experiment `{}`", manifest.experiment_name),
+            });
+        }
+        let (pending, generation) = pending_ranges(&self.store, &layout, manifest.n_specs).await?;
+        let specs = read_specs(&self.store, &layout, experiment.schema()).await?;
+        self.execute_and_gather(experiment, layout, specs, pending, generation, manifest.n_specs).await
+    }
+
+    async fn execute_and_gather(
+        &self,
+        experiment: Arc<dyn Registered>,
+        layout: RunLayout,
+        specs: SpecRows,
+        pending: Vec<Range<u64>>,
+        generation: u32,
+        n_specs: u64,
+    ) -> Result<RunReport, Error> {
+        let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
+        let progress = Progress::new(todo, self.engine.progress);
+        let execution = execute(
+            Arc::clone(&experiment),
+            self.store.clone(),
+            layout.clone(),
+            specs,
+            pending,
+            generation,
+            &self.engine,
+            &progress,
+        )
+        .await;
+        progress.finish();
+        let execution = execution?;
+        let started = Instant::now();
+        let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs).await?;
+        Ok(RunReport {
+            run: layout.run().clone(),
+            folder: self.store.uri(&layout.run_dir()),
+            n_specs,
+            succeeded: summary.succeeded,
+            failed: summary.failed,
+            missing: summary.missing,
+            run_time: execution.elapsed,
+            gather_time: started.elapsed(),
+            tables: summary.tables,
+        })
+    }
+
+    async fn gather_and_summarize(
+        &self,
+        schema: &ExperimentSchema,
+        layout: &RunLayout,
+        n_specs: u64,
+    ) -> Result<GatherSummary, Error> {
+        let summary = gather(&self.store, schema, layout, n_specs).await?;
+        if summary.missing == 0 {
+            let document = Summary {
+                experiment_id: layout.run().to_string(),
+                n_specs,
+                succeeded: summary.succeeded,
+                failed: summary.failed,
+                tables: summary.tables.clone(),
+                gathered_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            };
+            self.store.put(&layout.summary(), to_yaml("summary.yml", &document)?).await?;
+        } else {
+            // A partial gather must not look complete.
+            self.store.delete(&layout.summary()).await?;
+        }
+        Ok(summary)
+    }
+}
+
+/// Sort-index ranges no part covers yet, and the generation a resume writes.
+async fn pending_ranges(store: &Store, layout: &RunLayout, n_specs: u64) -> Result<(Vec<Range<u64>>, u32), Error> {
+    let mut covered: Vec<Range<u64>> = Vec::new();
+    let mut generation = 0;
+    for table in [SCALARS, FAILURES] {
+        for (part, _) in list_parts(store, layout, table).await? {
+            covered.push(part.start..part.end);
+            generation = generation.max(part.generation + 1);
+        }
+    }
+    covered.sort_by_key(|r| (r.start, r.end));
+    let mut pending = Vec::new();
+    let mut next = 0;
+    for range in covered {
+        if range.start > next {
+            pending.push(next..range.start.min(n_specs));
+        }
+        next = next.max(range.end);
+    }
+    if next < n_specs {
+        pending.push(next..n_specs);
+    }
+    Ok((pending, generation))
+}
+
+/// Reads a run's `specs.pq` back as conformed input batches.
+async fn read_specs(store: &Store, layout: &RunLayout, schema: &ExperimentSchema) -> Result<SpecRows, Error> {
+    let batches: Vec<RecordBatch> =
+        store.read_parquet(&layout.specs(), 64 * 1024).await?.try_collect().await.map_err(|source| {
+            Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&layout.specs()), source })
+        })?;
+    let input_columns: Vec<usize> = match batches.first() {
+        Some(batch) => {
+            let names = schema.input().fields().iter().map(|f| f.name().as_str());
+            let specs_schema = batch.schema();
+            names
+                .map(|name| {
+                    specs_schema.index_of(name).map_err(|_| Error::CorruptRun {
+                        run: layout.run().to_string(),
+                        reason: format!("specs.pq lacks field `{name}`"),
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+        None => Vec::new(),
+    };
+    let projected = batches
+        .iter()
+        .map(|batch| batch.project(&input_columns).map_err(Error::arrow("reading specs.pq")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SpecRows::new(projected))
+}

@@ -1,0 +1,101 @@
+//! Typed settings, filled from CLI flags and `SCYTHE_*` environment variables.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SCYTHE_STORAGE` | folder or URL runs are stored in (`./runs`, `file:///…`, `s3://bucket/prefix`) | `scythe-runs` |
+//! | `SCYTHE_STORAGE_BUCKET` | S3 bucket (overrides `SCYTHE_STORAGE`) | – |
+//! | `SCYTHE_STORAGE_BUCKET_PREFIX` | key prefix inside the bucket | `scythe` |
+//! | `SCYTHE_WORKERS` | embedded engine threads | number of CPUs |
+//! | `SCYTHE_CACHE_DIR` | where remote input files are cached | `$XDG_CACHE_HOME/scythe/files` or `~/.cache/scythe/files` |
+
+use std::path::PathBuf;
+
+use scythe_storage::Store;
+
+use crate::error::Error;
+
+/// Default local folder for runs.
+pub(crate) const DEFAULT_STORAGE: &str = "scythe-runs";
+/// Default key prefix inside a bucket (Python Scythe's `BUCKET_PREFIX`).
+pub(crate) const DEFAULT_BUCKET_PREFIX: &str = "scythe";
+
+/// Where runs are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// A folder, `file://`, `memory://` or `s3://bucket[/prefix]` URL.
+    pub url: String,
+    /// Key prefix for buckets whose URL carries none.
+    pub bucket_prefix: String,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { url: DEFAULT_STORAGE.to_owned(), bucket_prefix: DEFAULT_BUCKET_PREFIX.to_owned() }
+    }
+}
+
+impl StorageSettings {
+    /// Settings from `SCYTHE_STORAGE`, `SCYTHE_STORAGE_BUCKET` and `SCYTHE_STORAGE_BUCKET_PREFIX`.
+    pub fn from_env() -> Self {
+        let bucket_prefix =
+            std::env::var("SCYTHE_STORAGE_BUCKET_PREFIX").unwrap_or_else(|_| DEFAULT_BUCKET_PREFIX.to_owned());
+        let url = match std::env::var("SCYTHE_STORAGE_BUCKET") {
+            Ok(bucket) if !bucket.is_empty() => format!("s3://{bucket}"),
+            _ => std::env::var("SCYTHE_STORAGE").unwrap_or_else(|_| DEFAULT_STORAGE.to_owned()),
+        };
+        Self { url, bucket_prefix }
+    }
+
+    /// Opens the store. Local folders get no prefix; buckets get the bucket prefix.
+    pub fn open(&self) -> Result<Store, Error> {
+        let is_bucket =
+            self.url.contains("://") && !self.url.starts_with("file://") && !self.url.starts_with("memory://");
+        let prefix = if is_bucket { self.bucket_prefix.as_str() } else { "" };
+        Ok(Store::from_url(&self.url, prefix)?)
+    }
+}
+
+/// How the embedded engine runs tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Worker threads (tasks running at once).
+    pub workers: usize,
+    /// Cache folder for remote input files.
+    pub cache_dir: PathBuf,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { workers: default_workers(), cache_dir: default_cache_dir(), progress: false }
+    }
+}
+
+impl EngineSettings {
+    /// Settings from `SCYTHE_WORKERS` and `SCYTHE_CACHE_DIR`.
+    pub fn from_env() -> Result<Self, Error> {
+        let workers = match std::env::var("SCYTHE_WORKERS") {
+            Ok(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::Settings(format!("SCYTHE_WORKERS=`{text}` is not a positive number")))?,
+            Err(_) => default_workers(),
+        };
+        let cache_dir = std::env::var_os("SCYTHE_CACHE_DIR").map(PathBuf::from).unwrap_or_else(default_cache_dir);
+        Ok(Self { workers, cache_dir, progress: false })
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(1)
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("scythe").join("files")
+}

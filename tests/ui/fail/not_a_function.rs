@@ -1,0 +1,20 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Input {
+    x: f64,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Output {
+    y: f64,
+}
+
+#[scythe::experiment]
+struct Simulation {
+    input: Input,
+    output: Output,
+}
+
+fn main() {}

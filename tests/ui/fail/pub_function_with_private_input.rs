@@ -1,0 +1,19 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Input {
+    x: f64,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct Output {
+    y: f64,
+}
+
+#[scythe::experiment]
+pub fn simulate(input: Input) -> Output {
+    Output { y: input.x }
+}
+
+fn main() {}
