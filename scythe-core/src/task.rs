@@ -137,11 +137,24 @@ impl TaskError {
     }
 
     /// Turns any error into a task error, keeping a [`TaskError`] inside it as it is.
+    ///
+    /// A `TaskError` anywhere in the chain of sources decides the kind (so
+    /// `anyhow::Error::from(TaskError::permanent(..)).context(..)` stays permanent).
     pub fn from_boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
-        match error.downcast::<TaskError>() {
-            Ok(task_error) => *task_error,
-            Err(other) => Self::new(TaskErrorKind::Failed, error_chain(other.as_ref())),
+        let error = match error.downcast::<TaskError>() {
+            Ok(task_error) => return *task_error,
+            Err(other) => other,
+        };
+        let mut kind = TaskErrorKind::Failed;
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(error.as_ref());
+        while let Some(current) = cause {
+            if let Some(task_error) = current.downcast_ref::<TaskError>() {
+                kind = task_error.kind;
+                break;
+            }
+            cause = current.source();
         }
+        Self::new(kind, error_chain(error.as_ref()))
     }
 }
 
@@ -169,11 +182,22 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
 }
 
 /// Adapts an experiment body that returns `Result<T, E>` (used by generated code).
+///
+/// A [`TaskError`] returned directly, or anywhere in an `anyhow::Error`'s chain, keeps its kind.
 pub fn fallible<T, E>(result: Result<T, E>) -> Result<T, TaskError>
 where
-    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    E: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static,
 {
-    result.map_err(|error| TaskError::from_boxed(error.into()))
+    result.map_err(|error| {
+        if let Some(any) = (&error as &dyn std::any::Any).downcast_ref::<anyhow::Error>() {
+            let kind = any
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<TaskError>())
+                .map_or(TaskErrorKind::Failed, TaskError::kind);
+            return TaskError::new(kind, format!("{any:#}"));
+        }
+        TaskError::from_boxed(error.into())
+    })
 }
 
 /// Adapts an experiment body that returns its output directly (used by generated code).
@@ -213,6 +237,16 @@ mod tests {
         assert_eq!(error.kind(), TaskErrorKind::Permanent);
         assert!(!error.kind().is_retryable());
         assert_eq!(error.message(), "negative floor area");
+    }
+
+    #[test]
+    fn a_permanent_error_stays_permanent_through_anyhow() {
+        let result: anyhow::Result<()> = Err(TaskError::permanent("impossible").into());
+        let error = fallible(result).unwrap_err();
+        assert_eq!(error.kind(), TaskErrorKind::Permanent, "{error}");
+        let wrapped: anyhow::Result<()> =
+            Err(anyhow::Error::from(TaskError::permanent("impossible")).context("simulating"));
+        assert_eq!(fallible(wrapped).unwrap_err().kind(), TaskErrorKind::Permanent);
     }
 
     #[test]
