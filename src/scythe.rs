@@ -111,7 +111,7 @@ impl Scythe {
             experiment,
             allocation.layout,
             SpecRows::new(allocation.specs),
-            vec![0..n_specs],
+            std::iter::once(0..n_specs).collect(),
             0,
             n_specs,
         )

@@ -174,7 +174,7 @@ fn read_json_lines(path: &Path, input: &DataSchema) -> Result<Vec<RecordBatch>, 
         }
         row += 1;
     }
-    Ok(coalesce(&schema, batches, path)?)
+    coalesce(&schema, batches, path)
 }
 
 fn coalesce(schema: &SchemaRef, batches: Vec<RecordBatch>, path: &Path) -> Result<Vec<RecordBatch>, Error> {

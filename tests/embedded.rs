@@ -1,6 +1,8 @@
 //! End-to-end tests of the embedded engine: real runs on a local folder, read back with the
 //! parquet crate, and with pandas when `SCYTHE_PYTHON` names a Python that has it.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -51,7 +53,7 @@ fn probe(input: Probe, ctx: &TaskContext) -> anyhow::Result<ProbeOutput> {
         Mode::Flaky if ctx.attempt() == 0 => anyhow::bail!("transient failure on the first attempt"),
         _ => {}
     }
-    let report = if input.x as u64 % 2 == 0 {
+    let report = if (input.x as u64).is_multiple_of(2) {
         let path = ctx.scratch_dir()?.join("report.txt");
         std::fs::write(&path, format!("x={}", input.x))?;
         Some(FileRef::from(path))

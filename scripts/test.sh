@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit/UI/integration tests, and an end-to-end run of
+# the building-energy example whose final tables are read back with pandas.
+#
+# Idempotent. Builds go to ~/.cache/scythe (override with SCYTHE_CACHE), outside the repo.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python with pandas, pyarrow and polars (for reading results back)"
+venv="$cache/venv"
+if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow polars
+fi
+export SCYTHE_PYTHON="$venv/bin/python"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test (unit, UI, doc and integration tests)"
+cargo test --workspace --quiet 2>&1 | tee "$cache/cargo-test.log"
+
+step "end to end: building-energy example on the embedded engine, read back with pandas"
+bash "$root/scripts/e2e-embedded.sh"
+
+echo
+echo "all tests passed"
