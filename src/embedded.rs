@@ -18,7 +18,7 @@ use crate::cache::FileCache;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::registry::Registered;
-use crate::runner::{ChunkJob, RunContext};
+use crate::runner::{ChunkJob, RunContext, Slot, timed_out};
 use crate::settings::EngineSettings;
 
 /// Largest chunk of specs a worker takes at once.
@@ -27,6 +27,10 @@ const MAX_CHUNK: u64 = 8192;
 const CHUNKS_PER_WORKER: u64 = 16;
 /// Longest time a finished result waits in memory before it is written.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the watchdog looks for attempts past their timeout.
+const WATCHDOG_TICK: Duration = Duration::from_millis(50);
+/// Extra time a body gets to honour its timeout itself before its thread is abandoned.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
 
 /// What an execution did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,12 +123,15 @@ pub(crate) async fn execute(
         failed: AtomicU64::new(0),
         flush_interval: FLUSH_INTERVAL,
         flush_rows: chunk as usize,
+        clock: Instant::now(),
+        timed_out: Mutex::new(std::collections::HashMap::new()),
+        any_timed_out: AtomicBool::new(false),
     });
+    let timeout = experiment.config().timeout;
     let pool = {
-        let run = Arc::clone(&run);
-        let queue = Arc::new(Mutex::new(queue));
-        let specs = Arc::new(specs);
-        tokio::task::spawn_blocking(move || run_pool(experiment, run, queue, specs, workers))
+        let pool =
+            Arc::new(Pool { experiment, run: Arc::clone(&run), queue: Mutex::new(queue), specs: Arc::new(specs) });
+        tokio::task::spawn_blocking(move || pool.run(workers, timeout))
     };
     tokio::pin!(pool);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
@@ -159,35 +166,102 @@ pub(crate) async fn execute(
     })
 }
 
-fn run_pool(
+/// The worker threads of one execution and what they share.
+struct Pool {
     experiment: Arc<dyn Registered>,
     run: Arc<RunContext>,
-    queue: Arc<Mutex<VecDeque<Range<u64>>>>,
+    queue: Mutex<VecDeque<Range<u64>>>,
     specs: Arc<SpecRows>,
-    workers: usize,
-) -> Vec<Error> {
-    let errors = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for index in 0..workers {
-            let (experiment, run, queue, specs, errors) = (&experiment, &run, &queue, &specs, &errors);
-            let spawned =
-                std::thread::Builder::new().name(format!("scythe-worker-{index}")).spawn_scoped(scope, move || {
-                    while !run.stop.load(Ordering::Relaxed) {
-                        let Some(range) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { break };
-                        let result = specs
-                            .slice(range.clone())
-                            .and_then(|batch| experiment.run_chunk(ChunkJob { run, start: range.start, specs: batch }));
-                        if let Err(error) = result {
-                            // Results can no longer be stored: stop the run; it can be resumed.
-                            run.stop.store(true, Ordering::Relaxed);
-                            errors.lock().unwrap_or_else(|p| p.into_inner()).push(error);
-                        }
-                    }
-                });
-            if let Err(error) = spawned {
-                errors.lock().unwrap_or_else(|p| p.into_inner()).push(Error::io("starting a worker thread")(error));
+}
+
+/// A worker thread's last word.
+type Exit = Result<(), Error>;
+
+impl Pool {
+    /// Runs the queue on `workers` threads and watches their attempts: one that runs past
+    /// `timeout` (plus a grace period for bodies that honour it themselves) is recorded as
+    /// timed out, its thread is abandoned, and a fresh thread takes over its unwritten specs.
+    fn run(self: Arc<Self>, workers: usize, timeout: Duration) -> Vec<Error> {
+        let (exits, exited) = std::sync::mpsc::channel::<Exit>();
+        let mut errors = Vec::new();
+        let mut slots = Vec::new();
+        for _ in 0..workers {
+            match self.spawn_worker(exits.clone()) {
+                Ok(slot) => slots.push(slot),
+                Err(error) => errors.push(error),
             }
         }
-    });
-    errors.into_inner().unwrap_or_else(|p| p.into_inner())
+        let mut live = slots.len();
+        while live > 0 {
+            match exited.recv_timeout(WATCHDOG_TICK) {
+                Ok(exit) => {
+                    live -= 1;
+                    if let Err(error) = exit {
+                        errors.push(error);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            for index in 0..slots.len() {
+                let slot = &slots[index];
+                let overdue = slot.running_for(&self.run).is_some_and(|running| running > timeout + TIMEOUT_GRACE);
+                if !overdue || slot.abandoned.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                self.hand_over(slot, timeout);
+                match self.spawn_worker(exits.clone()) {
+                    Ok(fresh) => slots[index] = fresh,
+                    Err(error) => {
+                        errors.push(error);
+                        live -= 1;
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// Records the overdue attempt and requeues the slot's unwritten specs (its thread is
+    /// left to finish on its own and will write nothing).
+    fn hand_over(&self, slot: &Slot, timeout: Duration) {
+        let sort_index = slot.sort_index.load(Ordering::Acquire);
+        let attempts = slot.attempt.load(Ordering::Acquire) + 1;
+        tracing::warn!(sort_index, attempts, "an attempt ran past its timeout; its worker thread is abandoned");
+        self.run.timed_out.lock().unwrap_or_else(|p| p.into_inner()).insert(sort_index, (attempts, timed_out(timeout)));
+        self.run.any_timed_out.store(true, Ordering::Release);
+        let unwritten = slot.unwritten_from.load(Ordering::Acquire)..slot.chunk_end.load(Ordering::Acquire);
+        if !unwritten.is_empty() {
+            self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_front(unwritten);
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>, exits: std::sync::mpsc::Sender<Exit>) -> Result<Arc<Slot>, Error> {
+        let slot = Arc::new(Slot::default());
+        let (pool, worker_slot) = (Arc::clone(self), Arc::clone(&slot));
+        std::thread::Builder::new()
+            .name("scythe-worker".to_owned())
+            .spawn(move || {
+                let exit = pool.work(&worker_slot);
+                if !worker_slot.abandoned.load(Ordering::Acquire) {
+                    let _ = exits.send(exit);
+                }
+            })
+            .map_err(Error::io("starting a worker thread"))?;
+        Ok(slot)
+    }
+
+    fn work(&self, slot: &Slot) -> Exit {
+        while !self.run.stop.load(Ordering::Relaxed) && !slot.abandoned.load(Ordering::Acquire) {
+            let Some(range) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { break };
+            let batch = self.specs.slice(range.clone())?;
+            let job = ChunkJob { run: &self.run, slot, start: range.start, specs: batch };
+            if let Err(error) = self.experiment.run_chunk(job) {
+                // Results can no longer be stored: stop the run; it can be resumed.
+                self.run.stop.store(true, Ordering::Relaxed);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
 }

@@ -145,13 +145,14 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         self.failures.push(failure);
     }
 
-    /// Writes the buffer when it is big or old enough.
-    pub(crate) fn flush_if_due(&mut self) -> Result<(), Error> {
+    /// Writes the buffer when it is big or old enough; says whether it wrote.
+    pub(crate) fn flush_if_due(&mut self) -> Result<bool, Error> {
         let rows = self.successes.len() + self.failures.len();
         if rows >= self.run.flush_rows || self.last_flush.elapsed() >= self.run.flush_interval {
             self.flush()?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Writes every buffered result as one part.

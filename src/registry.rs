@@ -4,9 +4,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use scythe_core::Experiment;
 use scythe_core::schema::ExperimentSchema;
 use scythe_core::validate::{SpecError, decode};
+use scythe_core::{Experiment, ExperimentConfig};
 
 use crate::error::Error;
 use crate::runner::{ChunkJob, run_chunk};
@@ -15,6 +15,8 @@ use crate::runner::{ChunkJob, run_chunk};
 pub(crate) trait Registered: Send + Sync {
     /// The experiment's schemas.
     fn schema(&self) -> &ExperimentSchema;
+    /// The experiment's settings.
+    fn config(&self) -> ExperimentConfig;
     /// Checks that every row of a conformed specs batch decodes into the input type.
     fn check_decode(&self, batch: &RecordBatch, first_row: u64) -> Result<(), SpecError>;
     /// Runs a chunk of specs on the current thread, persisting results as they finish.
@@ -29,6 +31,10 @@ struct Registration<E> {
 impl<E: Experiment> Registered for Registration<E> {
     fn schema(&self) -> &ExperimentSchema {
         &self.schema
+    }
+
+    fn config(&self) -> ExperimentConfig {
+        E::CONFIG
     }
 
     fn check_decode(&self, batch: &RecordBatch, first_row: u64) -> Result<(), SpecError> {

@@ -2,9 +2,11 @@
 //! panic capture, and hand results to a [`PartBuffer`] that persists them as they finish.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -35,11 +37,59 @@ pub(crate) struct RunContext {
     pub(crate) flush_interval: Duration,
     /// Most results buffered before they are written.
     pub(crate) flush_rows: usize,
+    /// When the run started; slots time attempts against it.
+    pub(crate) clock: Instant,
+    /// Attempts the watchdog cut short, by sort index: how many attempts were used and why
+    /// the last one failed. The spec's next run continues from there.
+    pub(crate) timed_out: Mutex<HashMap<u64, (u32, TaskError)>>,
+    /// Whether `timed_out` has entries (checked without locking on the hot path).
+    pub(crate) any_timed_out: AtomicBool,
+}
+
+impl RunContext {
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    fn take_timed_out(&self, sort_index: u64) -> Option<(u32, TaskError)> {
+        if !self.any_timed_out.load(Ordering::Acquire) {
+            return None;
+        }
+        self.timed_out.lock().unwrap_or_else(|p| p.into_inner()).remove(&sort_index)
+    }
+}
+
+/// What one worker thread is doing, for the watchdog that enforces timeouts on bodies that
+/// never yield (CPU-bound or blocking code cannot be cancelled in place).
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    /// Milliseconds since the run started when the current attempt started, plus one; 0 when idle.
+    pub(crate) attempt_started: AtomicU64,
+    pub(crate) sort_index: AtomicU64,
+    pub(crate) attempt: AtomicU32,
+    /// First sort index of the chunk whose results are not yet written.
+    pub(crate) unwritten_from: AtomicU64,
+    /// One past the chunk's last sort index.
+    pub(crate) chunk_end: AtomicU64,
+    /// Set by the watchdog: the thread's work was handed to another thread; it must exit
+    /// without writing anything when its body returns.
+    pub(crate) abandoned: AtomicBool,
+}
+
+impl Slot {
+    /// How long the current attempt has run, if one is running.
+    pub(crate) fn running_for(&self, run: &RunContext) -> Option<Duration> {
+        match self.attempt_started.load(Ordering::Acquire) {
+            0 => None,
+            started => Some(Duration::from_millis(run.now_ms().saturating_sub(started - 1))),
+        }
+    }
 }
 
 /// One chunk of consecutive specs for one worker thread.
 pub(crate) struct ChunkJob<'a> {
     pub(crate) run: &'a RunContext,
+    pub(crate) slot: &'a Slot,
     /// Sort index of the first spec.
     pub(crate) start: u64,
     /// The specs, conformed to the input schema, file references as stored URIs.
@@ -48,7 +98,9 @@ pub(crate) struct ChunkJob<'a> {
 
 /// Runs every spec of the chunk and persists the results.
 pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<'_>) -> Result<(), Error> {
-    let run = job.run;
+    let (run, slot) = (job.run, job.slot);
+    slot.unwritten_from.store(job.start, Ordering::Release);
+    slot.chunk_end.store(job.start + job.specs.num_rows() as u64, Ordering::Release);
     let mut buffer = PartBuffer::<E::Output>::new(schema, run, job.start);
     let localized = match run.runtime.block_on(run.cache.localize(&job.specs, schema.input(), &run.store)) {
         Ok(localized) => localized,
@@ -71,19 +123,29 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
             break;
         }
         let sort_index = job.start + row as u64;
-        match attempt_with_retries::<E>(run, &localized, row, input.take(), sort_index) {
-            Ok((output, ctx)) => {
+        match attempt_with_retries::<E>(run, slot, &localized, row, input.take(), sort_index) {
+            Outcome::Succeeded(output, ctx) => {
                 buffer.push_success(sort_index, output, ctx.created_scratch_dir().map(PathBuf::from));
                 run.succeeded.fetch_add(1, Ordering::Relaxed);
             }
-            Err(failure) => {
+            Outcome::Failed(failure) => {
                 buffer.push_failure(failure);
                 run.failed.fetch_add(1, Ordering::Relaxed);
             }
+            // The watchdog gave this chunk's unwritten specs to another thread.
+            Outcome::Abandoned => return Ok(()),
         }
-        buffer.flush_if_due()?;
+        if buffer.flush_if_due()? {
+            slot.unwritten_from.store(sort_index + 1, Ordering::Release);
+        }
     }
     buffer.flush()
+}
+
+enum Outcome<O> {
+    Succeeded(O, TaskContext),
+    Failed(Failure),
+    Abandoned,
 }
 
 fn decode_row<E: Experiment>(specs: &RecordBatch, row: usize) -> Result<E::Input, TaskError> {
@@ -95,26 +157,41 @@ fn decode_row<E: Experiment>(specs: &RecordBatch, row: usize) -> Result<E::Input
 
 fn attempt_with_retries<E: Experiment>(
     run: &RunContext,
+    slot: &Slot,
     specs: &RecordBatch,
     row: usize,
     mut first_input: Option<E::Input>,
     sort_index: u64,
-) -> Result<(E::Output, TaskContext), Failure> {
+) -> Outcome<E::Output> {
     let config = E::CONFIG;
     let mut attempt = 0;
+    if let Some((used, error)) = run.take_timed_out(sort_index) {
+        if !error.kind().is_retryable() || used > config.retries {
+            return Outcome::Failed(Failure::new(sort_index, used, error));
+        }
+        attempt = used;
+        first_input = None;
+    }
     loop {
         let input = match first_input.take().map(Ok).unwrap_or_else(|| decode_row::<E>(specs, row)) {
             Ok(input) => input,
-            Err(error) => return Err(Failure::new(sort_index, attempt + 1, error)),
+            Err(error) => return Outcome::Failed(Failure::new(sort_index, attempt + 1, error)),
         };
         let ctx = TaskContext::new(run.layout.run().to_string(), sort_index, attempt, &run.scratch_root);
         let started = Instant::now();
+        slot.sort_index.store(sort_index, Ordering::Relaxed);
+        slot.attempt.store(attempt, Ordering::Relaxed);
+        slot.attempt_started.store(run.now_ms() + 1, Ordering::Release);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             run.runtime.block_on(async { tokio::time::timeout(config.timeout, E::run(input, &ctx)).await })
         }));
+        slot.attempt_started.store(0, Ordering::Release);
+        if slot.abandoned.load(Ordering::Acquire) {
+            return Outcome::Abandoned;
+        }
         let error = match outcome {
             Ok(Ok(Ok(_))) if started.elapsed() > config.timeout => timed_out(config.timeout),
-            Ok(Ok(Ok(output))) => return Ok((output, ctx)),
+            Ok(Ok(Ok(output))) => return Outcome::Succeeded(output, ctx),
             Ok(Ok(Err(error))) => error,
             Ok(Err(_elapsed)) => timed_out(config.timeout),
             Err(panic) => TaskError::new(TaskErrorKind::Panicked, panic_message(panic.as_ref())),
@@ -123,13 +200,14 @@ fn attempt_with_retries<E: Experiment>(
             let _ = std::fs::remove_dir_all(dir);
         }
         if !error.kind().is_retryable() || attempt >= config.retries {
-            return Err(Failure::new(sort_index, attempt + 1, error));
+            return Outcome::Failed(Failure::new(sort_index, attempt + 1, error));
         }
         attempt += 1;
     }
 }
 
-fn timed_out(limit: Duration) -> TaskError {
+/// The error of an attempt that ran past `limit`.
+pub(crate) fn timed_out(limit: Duration) -> TaskError {
     TaskError::new(
         TaskErrorKind::TimedOut,
         format!("the attempt ran longer than the timeout of {}", humantime_duration(limit)),

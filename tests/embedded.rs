@@ -301,3 +301,63 @@ async fn same_file_name_from_two_folders_is_an_error_before_writing() {
     let artifacts: Vec<_> = std::fs::read_dir(local_dir(&report.folder).join("artifacts/weather")).unwrap().collect();
     assert_eq!(artifacts.len(), 1);
 }
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct Nap {
+    /// Milliseconds to block the thread (sync sleep, never yields).
+    block_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct Woke {
+    slept_ms: u64,
+}
+
+/// Blocks its thread: only the watchdog can enforce the timeout.
+#[scythe::experiment(retries = 1, timeout = "300ms")]
+fn blocking_nap(input: Nap) -> Woke {
+    std::thread::sleep(std::time::Duration::from_millis(input.block_ms));
+    Woke { slept_ms: input.block_ms }
+}
+
+/// Sleeps asynchronously: the timeout cancels it in place.
+#[scythe::experiment(retries = 1, timeout = "300ms")]
+async fn async_nap(input: Nap) -> Woke {
+    tokio::time::sleep(std::time::Duration::from_millis(input.block_ms)).await;
+    Woke { slept_ms: input.block_ms }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_hold_for_blocking_and_async_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = write_csv(dir.path(), "naps.csv", "block_ms\n1\n5000\n2\n3\n5000\n4\n");
+    let scythe =
+        Scythe::new(store(dir.path())).with_engine(scythe::EngineSettings { workers: 2, ..Default::default() });
+    for (name, report) in [
+        ("blocking", scythe.scatter::<blocking_nap>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap()),
+        ("async", scythe.scatter::<async_nap>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap()),
+    ] {
+        assert_eq!((report.succeeded, report.failed, report.missing), (4, 2, 0), "{name}");
+        assert!(
+            report.run_time < std::time::Duration::from_secs(4),
+            "{name}: the run waited for the hung attempts ({:?})",
+            report.run_time
+        );
+        let failures = read_table(&local_dir(&report.folder).join("final/failures.pq"));
+        assert_eq!(sort_indexes(&failures), [1, 4], "{name}");
+        let kinds: Vec<&str> = failures
+            .iter()
+            .flat_map(|b| b.column_by_name("error_kind").unwrap().as_string::<i32>().iter().flatten())
+            .collect();
+        assert_eq!(kinds, ["timeout", "timeout"], "{name}");
+        let attempts: Vec<u32> = failures
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("attempts").unwrap().as_primitive::<arrow::datatypes::UInt32Type>().values().to_vec()
+            })
+            .collect();
+        assert_eq!(attempts, [2, 2], "{name}: one retry after the first timeout");
+        let scalars = read_table(&local_dir(&report.folder).join("final/scalars.pq"));
+        assert_eq!(sort_indexes(&scalars), [0, 2, 3, 5], "{name}");
+    }
+}
