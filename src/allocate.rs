@@ -93,7 +93,7 @@ async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrateg
             return Ok(version);
         }
         let marker = format!("{}/{VERSION_CLAIM}", RunLayout::version_dir(store.prefix(), experiment, version));
-        if store.put_new(&marker, Utc::now().to_rfc3339()).await? {
+        if claim(store, &marker).await? {
             return Ok(version);
         }
     }
@@ -104,11 +104,29 @@ async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrateg
 async fn claim_run_folder(store: &Store, mut run: RunId) -> Result<RunLayout, Error> {
     loop {
         let layout = RunLayout::new(store.prefix(), run.clone());
-        if store.put_new(&layout.claim(), Utc::now().to_rfc3339()).await? {
+        if claim(store, &layout.claim()).await? {
             return Ok(layout);
         }
         run = run.next_in_second();
     }
+}
+
+/// Creates `key` only if it does not exist, and reads it back: a store whose conditional
+/// writes are not atomic (some S3 look-alikes check, then write) can let two writers both
+/// "create" it, but only the last one finds its own token there.
+async fn claim(store: &Store, key: &str) -> Result<bool, Error> {
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let token = format!(
+        "{} pid {} claim {} nonce {}",
+        Utc::now().to_rfc3339(),
+        std::process::id(),
+        CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+    );
+    if !store.put_new(key, token.clone()).await? {
+        return Ok(false);
+    }
+    Ok(store.get(key).await? == token.as_bytes())
 }
 
 /// The schema of `specs.pq`: `experiment_id`, `sort_index`, then the input's fields.

@@ -93,14 +93,23 @@ impl ArtifactPlan {
         batches: Vec<RecordBatch>,
     ) -> Result<(Vec<RecordBatch>, BTreeMap<String, Vec<String>>), Error> {
         let mut uris: BTreeMap<String, HashMap<PathBuf, String>> = BTreeMap::new();
-        let jobs =
-            self.names.iter().flat_map(|(field, names)| names.iter().map(move |(path, name)| (field, path, name)));
-        let uploaded: Vec<(String, PathBuf, String)> = futures::stream::iter(jobs)
-            .map(|(field, path, name)| async move {
-                let key = layout.artifact(field, name);
-                store.upload_file(path, &key).await?;
-                Ok::<_, Error>((field.clone(), path.clone(), store.uri(&key)))
+        // Owned jobs: a stream of closures borrowing `self` would make this future !Send.
+        let jobs: Vec<(String, PathBuf, String)> = self
+            .names
+            .iter()
+            .flat_map(|(field, names)| {
+                names.iter().map(|(path, name)| (field.clone(), path.clone(), layout.artifact(field, name)))
             })
+            .collect();
+        let uploaded: Vec<(String, PathBuf, String)> =
+            futures::stream::iter(jobs.into_iter().map(|(field, path, key)| {
+                let store = store.clone();
+                async move {
+                    store.upload_file(&path, &key).await?;
+                    let uri = store.uri(&key);
+                    Ok::<_, Error>((field, path, uri))
+                }
+            }))
             .buffer_unordered(UPLOAD_CONCURRENCY)
             .try_collect()
             .await?;

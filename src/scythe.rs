@@ -102,8 +102,10 @@ impl Scythe {
         specs: &Specs,
         version: VersionStrategy,
     ) -> Result<RunReport, Error> {
-        let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
-        let valid = load(specs, experiment.schema().input(), &check)?;
+        let valid = {
+            let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
+            load(specs, experiment.schema().input(), &check)?
+        };
         let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
         tracing::info!(run = %allocation.layout.run(), folder = %self.store.uri(&allocation.layout.run_dir()), "allocated");
         let n_specs = allocation.manifest.n_specs;

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::RetryConfig;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -17,6 +19,20 @@ use crate::location::StoreLocation;
 
 /// Files at least this large are uploaded in parts.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+
+/// Retries of transient failures: exponential backoff from 250 ms to 15 s, for up to five
+/// minutes, so a storage outage of a few minutes delays a run instead of failing it.
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(15),
+            base: 2.0,
+        },
+        max_retries: 40,
+        retry_timeout: Duration::from_secs(5 * 60),
+    }
+}
 
 /// A storage location with a key prefix: where runs are written and read.
 #[derive(Debug, Clone)]
@@ -32,6 +48,21 @@ impl Store {
     /// A local folder is created if missing. S3 reads the standard `AWS_*` variables
     /// (credentials, region, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
     pub fn open(location: StoreLocation, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        Self::open_with_options(location, prefix, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// Like [`Store::open`], with backend options on top of the environment: for S3 the
+    /// `object_store` keys such as `aws_endpoint`, `aws_access_key_id`, `aws_secret_access_key`,
+    /// `aws_region`, `aws_allow_http`, `aws_virtual_hosted_style_request`.
+    ///
+    /// Transient failures (timeouts, 5xx, throttling, refused connections) are retried with
+    /// exponential backoff for up to 5 minutes; permanent ones (bad credentials, missing bucket)
+    /// fail at once.
+    pub fn open_with_options<K: AsRef<str>, V: Into<String>>(
+        location: StoreLocation,
+        prefix: impl Into<String>,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, StoreError> {
         let config = |reason: String| StoreError::Config { location: location.to_string(), reason };
         let (inner, location): (Arc<dyn ObjectStore>, StoreLocation) = match location {
             StoreLocation::Local(ref root) => {
@@ -42,11 +73,16 @@ impl Store {
             }
             StoreLocation::Memory => (Arc::new(InMemory::new()), StoreLocation::Memory),
             StoreLocation::S3 { ref bucket } => {
-                let store = AmazonS3Builder::from_env()
+                let mut builder = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .build()
-                    .map_err(|error| config(error.to_string()))?;
+                    .with_retry(retry_config());
+                for (key, value) in options {
+                    let key: AmazonS3ConfigKey =
+                        key.as_ref().parse().map_err(|_| config(format!("unknown S3 option `{}`", key.as_ref())))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store = builder.build().map_err(|error| config(error.to_string()))?;
                 (Arc::new(store), location.clone())
             }
         };
