@@ -116,7 +116,7 @@ pub(crate) async fn execute(
         store,
         runtime: tokio::runtime::Handle::current(),
         scratch_root: scratch.path().to_path_buf(),
-        cache: FileCache::new(settings.cache_dir.clone()),
+        cache: FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes),
         generation,
         stop: AtomicBool::new(false),
         succeeded: AtomicU64::new(0),
@@ -203,15 +203,14 @@ impl Pool {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            for index in 0..slots.len() {
-                let slot = &slots[index];
+            for slot in slots.iter_mut() {
                 let overdue = slot.running_for(&self.run).is_some_and(|running| running > timeout + TIMEOUT_GRACE);
                 if !overdue || slot.abandoned.swap(true, Ordering::AcqRel) {
                     continue;
                 }
                 self.hand_over(slot, timeout);
                 match self.spawn_worker(exits.clone()) {
-                    Ok(fresh) => slots[index] = fresh,
+                    Ok(fresh) => *slot = fresh,
                     Err(error) => {
                         errors.push(error);
                         live -= 1;

@@ -7,6 +7,7 @@
 //! | `SCYTHE_STORAGE_BUCKET_PREFIX` | key prefix inside the bucket | `scythe` |
 //! | `SCYTHE_WORKERS` | embedded engine threads | number of CPUs |
 //! | `SCYTHE_CACHE_DIR` | where remote input files are cached | `$XDG_CACHE_HOME/scythe/files` or `~/.cache/scythe/files` |
+//! | `SCYTHE_CACHE_MAX_BYTES` | size cap of that cache (least recently used files go first) | 20 GiB |
 
 use std::path::PathBuf;
 
@@ -16,6 +17,8 @@ use crate::error::Error;
 
 /// Default local folder for runs.
 pub(crate) const DEFAULT_STORAGE: &str = "scythe-runs";
+/// Default size cap of the input file cache.
+const DEFAULT_CACHE_MAX_BYTES: u64 = 20 << 30;
 /// Default key prefix inside a bucket (Python Scythe's `BUCKET_PREFIX`).
 pub(crate) const DEFAULT_BUCKET_PREFIX: &str = "scythe";
 
@@ -62,13 +65,20 @@ pub struct EngineSettings {
     pub workers: usize,
     /// Cache folder for remote input files.
     pub cache_dir: PathBuf,
+    /// Size cap of the cache; the least recently used downloads are evicted beyond it.
+    pub cache_max_bytes: u64,
     /// Show a progress bar.
     pub progress: bool,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { workers: default_workers(), cache_dir: default_cache_dir(), progress: false }
+        Self {
+            workers: default_workers(),
+            cache_dir: default_cache_dir(),
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            progress: false,
+        }
     }
 }
 
@@ -84,7 +94,13 @@ impl EngineSettings {
             Err(_) => default_workers(),
         };
         let cache_dir = std::env::var_os("SCYTHE_CACHE_DIR").map(PathBuf::from).unwrap_or_else(default_cache_dir);
-        Ok(Self { workers, cache_dir, progress: false })
+        let cache_max_bytes = match std::env::var("SCYTHE_CACHE_MAX_BYTES") {
+            Ok(text) => text
+                .parse::<u64>()
+                .map_err(|_| Error::Settings(format!("SCYTHE_CACHE_MAX_BYTES=`{text}` is not a number of bytes")))?,
+            Err(_) => DEFAULT_CACHE_MAX_BYTES,
+        };
+        Ok(Self { workers, cache_dir, cache_max_bytes, progress: false })
     }
 }
 

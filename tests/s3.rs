@@ -86,7 +86,7 @@ async fn read_all(store: &Store, key: &str) -> Vec<RecordBatch> {
 }
 
 fn engine(cache: &Path) -> EngineSettings {
-    EngineSettings { workers: 2, cache_dir: cache.to_path_buf(), progress: false }
+    EngineSettings { workers: 2, cache_dir: cache.to_path_buf(), ..EngineSettings::default() }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,6 +20,7 @@ use crate::task::{TaskContext, TaskFuture};
 )]
 pub trait ExperimentData: Serialize + DeserializeOwned + JsonSchema + Send + 'static {}
 
+#[diagnostic::do_not_recommend]
 impl<T> ExperimentData for T where T: Serialize + DeserializeOwned + JsonSchema + Send + 'static {}
 
 /// Worker capabilities an experiment asks for (Hatchet desired worker labels).

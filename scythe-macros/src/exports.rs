@@ -1,8 +1,8 @@
 //! The one table of paths that generated code names.
 //!
 //! Generated code reaches Scythe only through `<root>::__private::<item>`, where `<root>` is
-//! `::scythe` or the `crate = "..."` option. Every such item is listed in [`exports!`] below, so
-//! the contract with the facade's `__private` module lives in exactly one place.
+//! `::scythe` or the `crate = "..."` option. Every such item is listed in the `exports!` table
+//! below, so the contract with the facade's `__private` module lives in exactly one place.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote};

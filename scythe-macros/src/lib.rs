@@ -43,7 +43,8 @@
 //!
 //! - a **proxy type** with the function's name and visibility, `struct simulate {}` (a braced
 //!   struct lives only in the type namespace, so it does not clash with the function); pass it
-//!   where Scythe expects an experiment, e.g. `App::new().experiment::<simulate>()`;
+//!   where Scythe expects an experiment, e.g. `App::new().experiment::<simulate>()`. As the
+//!   proxy names the input and output types, a `pub fn` needs `pub` input and output types;
 //! - one `impl scythe::Experiment for simulate`, whose `Input` and `Output` are the function's
 //!   input and output types, whose `CONFIG` holds the options below, and whose `run` calls the
 //!   function (awaiting it if it is `async`, turning its error into a `scythe::TaskError`);

@@ -13,9 +13,7 @@ struct Output {
 
 #[scythe::experiment]
 fn simulate(input: Input, ctx: scythe::TaskContext) -> Output {
-    Output {
-        y: input.x + ctx.attempt() as f64,
-    }
+    Output { y: input.x + ctx.attempt() as f64 }
 }
 
 fn main() {}

@@ -18,9 +18,7 @@ struct Weather {
 
 #[scythe::experiment]
 fn simulate(input: Input, weather: Weather) -> Output {
-    Output {
-        y: input.x + weather.temperature,
-    }
+    Output { y: input.x + weather.temperature }
 }
 
 fn main() {}

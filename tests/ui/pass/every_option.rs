@@ -48,17 +48,7 @@ fn main() {
     assert_eq!(config.description, "Annual energy use of one building.");
     assert_eq!(config.retries, 5);
     assert_eq!(config.timeout, Duration::from_secs(90 * 60));
-    assert_eq!(
-        config.schedule_timeout,
-        Duration::from_secs(2 * 24 * 60 * 60)
-    );
-    assert_eq!(
-        config.labels,
-        scythe::WorkerLabels {
-            high_memory: true,
-            high_cpu: false,
-            has_gpu: true
-        }
-    );
+    assert_eq!(config.schedule_timeout, Duration::from_secs(2 * 24 * 60 * 60));
+    assert_eq!(config.labels, scythe::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true });
     assert_eq!(config.batch, Some(16));
 }

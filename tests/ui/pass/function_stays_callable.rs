@@ -26,9 +26,7 @@ mod experiments {
     /// Named like the generated code's locals: they must not shadow it.
     #[scythe::experiment]
     pub async fn input(input: Input, ctx: &TaskContext) -> std::io::Result<Output> {
-        Ok(Output {
-            y: input.x + f64::from(ctx.attempt()),
-        })
+        Ok(Output { y: input.x + f64::from(ctx.attempt()) })
     }
 }
 
