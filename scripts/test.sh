@@ -33,5 +33,8 @@ cargo test --workspace --quiet 2>&1 | tee "$cache/cargo-test.log"
 step "end to end: building-energy example on the embedded engine, read back with pandas"
 bash "$root/scripts/e2e-embedded.sh"
 
+step "end to end: building-energy example on S3 (SeaweedFS from PyPI), read back with pandas"
+bash "$root/scripts/e2e-s3.sh"
+
 echo
 echo "all tests passed"

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 def main() -> None:
     run_dir, expect = sys.argv[1], json.loads(sys.argv[2])
-    final = os.path.join(run_dir, "final")
+    # A run folder, or a folder of downloaded final tables (`results --out`).
+    final = os.path.join(run_dir, "final") if os.path.isdir(os.path.join(run_dir, "final")) else run_dir
     scalars = pd.read_parquet(os.path.join(final, "scalars.pq"))
     assert list(scalars.index.names) == expect["index"], f"scalars index {list(scalars.index.names)} != {expect['index']}"
     assert len(scalars) == expect["succeeded"], f"{len(scalars)} scalar rows, expected {expect['succeeded']}"
@@ -45,11 +46,14 @@ def main() -> None:
     if expect["file_fields"]:
         refs = pd.read_parquet(os.path.join(final, "result_file_refs.pq"))
         for field in expect["file_fields"]:
-            for uri in refs[field].dropna():
-                assert uri.startswith("file://"), f"{field}: {uri}"
-                path = uri[len("file://"):]
-                assert os.path.isfile(path), f"{field}: {path} does not exist"
-                assert f"/results/{field}/" in path, f"{field}: {path} is not under results/{field}/"
+            uris = refs[field].dropna()
+            assert len(uris) > 0, f"no {field} files"
+            for uri in uris:
+                assert f"/results/{field}/" in uri, f"{field}: {uri} is not under results/{field}/"
+                if uri.startswith("file://"):
+                    assert os.path.isfile(uri[len("file://"):]), f"{field}: {uri} does not exist"
+                else:
+                    assert uri.startswith(expect.get("uri_prefix", "s3://")), f"{field}: {uri}"
     print(f"ok: {run_dir}: {len(scalars)} succeeded, {len(failures)} failed, tables {expect['tables']}")
 
 
