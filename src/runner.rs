@@ -216,13 +216,14 @@ pub(crate) fn timed_out(limit: Duration) -> TaskError {
 
 fn humantime_duration(duration: Duration) -> String {
     let seconds = duration.as_secs_f64();
-    if seconds >= 3600.0 {
-        format!("{:.3}h", seconds / 3600.0).trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else if seconds >= 60.0 {
-        format!("{:.3}m", seconds / 60.0).trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        format!("{}ms", duration.as_millis())
-    }
+    let (value, unit) = match seconds {
+        s if s >= 3600.0 => (s / 3600.0, "h"),
+        s if s >= 60.0 => (s / 60.0, "m"),
+        s if s >= 1.0 => (s, "s"),
+        _ => return format!("{}ms", duration.as_millis()),
+    };
+    let number = format!("{value:.3}");
+    format!("{}{unit}", number.trim_end_matches('0').trim_end_matches('.'))
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -361,3 +361,35 @@ async fn timeouts_hold_for_blocking_and_async_bodies() {
         assert_eq!(sort_indexes(&scalars), [0, 2, 3, 5], "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn specs_come_from_parquet_json_lines_and_rust_values_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let scythe = Scythe::new(store(dir.path()));
+    let values: Vec<Probe> = (0..5)
+        .map(|i| Probe { x: f64::from(i), mode: Mode::Ok, label: (i % 2 == 0).then(|| format!("p{i}")) })
+        .collect();
+    let from_code =
+        scythe.scatter::<probe>(Specs::from_values(&values).unwrap(), VersionStrategy::BumpMajor).await.unwrap();
+    assert_eq!(from_code.succeeded, 5);
+
+    // The run's own specs.pq is a valid Parquet specs file (experiment_id and sort_index are ignored).
+    let specs_pq = local_dir(&from_code.folder).join("specs.pq");
+    let from_parquet = scythe.scatter::<probe>(Specs::file(&specs_pq), VersionStrategy::BumpMajor).await.unwrap();
+    assert_eq!(from_parquet.succeeded, 5);
+
+    let jsonl = dir.path().join("specs.jsonl");
+    std::fs::write(&jsonl, "{\"x\": 1, \"mode\": \"ok\"}\n\n{\"x\": 2.5, \"mode\": \"flaky\", \"label\": \"b\"}\n")
+        .unwrap();
+    let from_json = scythe.scatter::<probe>(Specs::file(&jsonl), VersionStrategy::BumpMajor).await.unwrap();
+    assert_eq!((from_json.succeeded, from_json.failed), (2, 0));
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"x\": 1, \"mode\": \"ok\"}\n{\"x\": \"hot\", \"mode\": \"ok\"}\n").unwrap();
+    let error = scythe.scatter::<probe>(Specs::file(&bad), VersionStrategy::BumpMajor).await.unwrap_err();
+    assert!(error.to_string().contains("line 2 (row 1)"), "{error}");
+
+    let versions: Vec<String> =
+        [&from_code, &from_parquet, &from_json].iter().map(|r| r.run.version().to_string()).collect();
+    assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
+}
