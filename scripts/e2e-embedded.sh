@@ -44,4 +44,21 @@ grep -q "complete" "$work/runs.txt"
 for table in scalars failures monthly result_file_refs; do
   test -s "$work/download/$(sed -n 's|^run *||p' "$work/out.txt")/$table.pq"
 done
+# The experiment's schema, as written to experiment_io_spec.yml.
+"$bin" schema simulate | grep -q "title: ExperimentIO"
+
+# Ctrl-C stops taking new specs and keeps every finished result; resume runs the rest.
+("$bin" --storage "$work/interrupted" scatter simulate --sample 8000 > "$work/interrupted.txt" 2>&1) &
+scatter=$!
+for _ in $(seq 1 100); do
+  [ -n "$(find "$work/interrupted" -path '*results/parts/scalars/*.pq' -print -quit 2>/dev/null)" ] && break
+  sleep 0.1
+done
+kill -INT "$scatter"
+status=0; wait "$scatter" || status=$?
+cat "$work/interrupted.txt"
+[ "$status" -eq 3 ] || { echo "an interrupted scatter must exit with 3, got $status" >&2; exit 1; }
+grep -q "interrupted: \`resume" "$work/interrupted.txt"
+"$bin" --storage "$work/interrupted" resume simulate/latest | tee "$work/resumed.txt"
+grep -q "8000 (8000 succeeded, 0 failed, 0 not run)" "$work/resumed.txt"
 echo "e2e-embedded: ok"

@@ -483,6 +483,11 @@ forwarded_ports() {
 start_engine() {
   mkdir -p "$enginedir/static"
   chmod 700 "$enginedir"
+  # hatchet-lite's static file server parses index.html at start-up (it panics without one); the
+  # dashboard itself is not needed, so a placeholder page is enough.
+  [[ -s $enginedir/static/index.html ]] ||
+    printf '<!doctype html><title>hatchet-lite</title><p>No dashboard: API and gRPC only.</p>\n' \
+      >"$enginedir/static/index.html"
   local logf="$enginedir/hatchet-lite.log" p
   for p in $(forwarded_ports); do
     port_in_use "$p" && die "port 127.0.0.1:$p is already in use by another process" \

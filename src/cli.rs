@@ -236,14 +236,17 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
 }
 
 fn print_report(report: &RunReport) {
-    let rate = report.n_specs as f64 / report.run_time.as_secs_f64().max(1e-9);
+    let rate = report.ran as f64 / report.run_time.as_secs_f64().max(1e-9);
     println!("run        {}", report.run);
     println!("folder     {}", report.folder);
     println!(
         "specs      {} ({} succeeded, {} failed, {} not run)",
         report.n_specs, report.succeeded, report.failed, report.missing
     );
-    println!("time       {:.2?} running ({rate:.0} specs/s), {:.2?} gathering", report.run_time, report.gather_time);
+    println!(
+        "time       {:.2?} running {} specs ({rate:.0} specs/s), {:.2?} gathering",
+        report.run_time, report.ran, report.gather_time
+    );
     for (table, uri) in &report.tables {
         println!("table      {table:<18} {uri}");
     }

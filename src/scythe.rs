@@ -40,6 +40,8 @@ pub struct RunReport {
     pub failed: u64,
     /// Specs not run (interrupted); `resume` runs them.
     pub missing: u64,
+    /// Specs this call ran (all of them for a scatter, the remaining ones for a resume).
+    pub ran: u64,
     /// Time spent running specs.
     pub run_time: Duration,
     /// Time spent gathering.
@@ -171,6 +173,7 @@ impl Scythe {
             succeeded: summary.succeeded,
             failed: summary.failed,
             missing: summary.missing,
+            ran: execution.succeeded + execution.failed,
             run_time: execution.elapsed,
             gather_time: started.elapsed(),
             tables: summary.tables,

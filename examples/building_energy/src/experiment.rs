@@ -1,14 +1,16 @@
 //! The experiment: one building design in one climate → annual loads, monthly table, and an
 //! optional hourly trace file.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use schemars::JsonSchema;
 use scythe::{FileRef, TaskContext, TaskError};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{self, Building, MonthlyRow};
-use crate::weather::{Climate, Weather};
+use crate::weather::{Climate, Weather, WeatherError};
 
 /// One building design in one climate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -94,7 +96,7 @@ pub fn simulate(input: BuildingInput, ctx: &TaskContext) -> anyhow::Result<Build
     let building = input.building();
     building.validate().map_err(TaskError::permanent)?;
     let path = input.weather.path().ok_or_else(|| anyhow::anyhow!("weather file `{}` is not local", input.weather))?;
-    let weather = Weather::from_csv_path(path)?;
+    let weather = load_weather(path)?;
     let simulation = model::simulate(&building, &weather);
     let hourly = if input.hourly_trace {
         let file = ctx.scratch_dir()?.join("hourly.csv");
@@ -115,6 +117,17 @@ pub fn simulate(input: BuildingInput, ctx: &TaskContext) -> anyhow::Result<Build
         monthly: simulation.monthly(),
         hourly,
     })
+}
+
+/// Parses each weather file once per process: thousands of specs share a few files.
+fn load_weather(path: &Path) -> Result<Arc<Weather>, WeatherError> {
+    static PARSED: Mutex<BTreeMap<PathBuf, Arc<Weather>>> = Mutex::new(BTreeMap::new());
+    if let Some(weather) = PARSED.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        return Ok(Arc::clone(weather));
+    }
+    let weather = Arc::new(Weather::from_csv_path(path)?);
+    PARSED.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_path_buf(), Arc::clone(&weather));
+    Ok(weather)
 }
 
 /// The bundled weather file of a climate.
