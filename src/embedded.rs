@@ -112,10 +112,11 @@ pub(crate) async fn execute(
         .tempdir()
         .map_err(Error::io("creating the scratch folder"))?;
     let run = Arc::new(RunContext {
+        run_id: layout.run().to_string().into(),
         layout,
         store,
         runtime: tokio::runtime::Handle::current(),
-        scratch_root: scratch.path().to_path_buf(),
+        scratch_root: scratch.path().into(),
         cache: FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes),
         generation,
         stop: AtomicBool::new(false),

@@ -4,17 +4,20 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use scythe_core::layout::RunLayout;
 use scythe_core::schema::ExperimentSchema;
 use scythe_core::validate::decode;
-use scythe_core::{Experiment, TaskContext, TaskError, TaskErrorKind};
+use scythe_core::{Experiment, TaskContext, TaskError, TaskErrorKind, TaskFuture};
 use scythe_storage::Store;
+use tokio::time::error::Elapsed;
 
 use crate::cache::FileCache;
 use crate::error::Error;
@@ -23,9 +26,11 @@ use crate::parts::{Failure, PartBuffer};
 /// What every task of one run shares.
 pub(crate) struct RunContext {
     pub(crate) layout: RunLayout,
+    /// `layout.run()` as text, shared by every task's context.
+    pub(crate) run_id: Arc<str>,
     pub(crate) store: Store,
     pub(crate) runtime: tokio::runtime::Handle,
-    pub(crate) scratch_root: PathBuf,
+    pub(crate) scratch_root: Arc<Path>,
     pub(crate) cache: FileCache,
     /// 0 for the scatter, 1+ for resumes.
     pub(crate) generation: u32,
@@ -177,14 +182,12 @@ fn attempt_with_retries<E: Experiment>(
             Ok(input) => input,
             Err(error) => return Outcome::Failed(Failure::new(sort_index, attempt + 1, error)),
         };
-        let ctx = TaskContext::new(run.layout.run().to_string(), sort_index, attempt, &run.scratch_root);
+        let ctx = TaskContext::new(Arc::clone(&run.run_id), sort_index, attempt, Arc::clone(&run.scratch_root));
         let started = Instant::now();
         slot.sort_index.store(sort_index, Ordering::Relaxed);
         slot.attempt.store(attempt, Ordering::Relaxed);
         slot.attempt_started.store(run.now_ms() + 1, Ordering::Release);
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run.runtime.block_on(async { tokio::time::timeout(config.timeout, E::run(input, &ctx)).await })
-        }));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drive(run, E::run(input, &ctx), config.timeout)));
         slot.attempt_started.store(0, Ordering::Release);
         if slot.abandoned.load(Ordering::Acquire) {
             return Outcome::Abandoned;
@@ -203,6 +206,25 @@ fn attempt_with_retries<E: Experiment>(
             return Outcome::Failed(Failure::new(sort_index, attempt + 1, error));
         }
         attempt += 1;
+    }
+}
+
+/// Runs a task's future to completion on this worker thread.
+///
+/// A synchronous body finishes on its first poll, so it is polled once directly (inside the
+/// runtime's context, so async bodies may use tokio on that poll); only a future that is
+/// still pending goes to `block_on` under the timeout. Bodies that block instead of yielding
+/// are bounded by the pool's watchdog.
+fn drive<T>(
+    run: &RunContext,
+    mut future: TaskFuture<'_, T>,
+    timeout: Duration,
+) -> Result<Result<T, TaskError>, Elapsed> {
+    let _runtime = run.runtime.enter();
+    let mut context = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        Poll::Ready(result) => Ok(result),
+        Poll::Pending => run.runtime.block_on(tokio::time::timeout(timeout, future)),
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The future an experiment body returns (boxed so the trait stays object-safe to call).
 ///
@@ -15,10 +15,10 @@ pub type TaskFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, TaskError>> +
 /// What a task body may ask of Scythe while it runs.
 #[derive(Debug)]
 pub struct TaskContext {
-    run_id: String,
+    run_id: Arc<str>,
     sort_index: u64,
     attempt: u32,
-    scratch_root: PathBuf,
+    scratch_root: Arc<Path>,
     scratch: OnceLock<PathBuf>,
 }
 
@@ -26,7 +26,7 @@ impl TaskContext {
     /// A context for spec `sort_index` of run `run_id`, on its `attempt` (0 for the first try).
     ///
     /// `scratch_root` is where the per-task scratch directory is created on first use.
-    pub fn new(run_id: impl Into<String>, sort_index: u64, attempt: u32, scratch_root: impl Into<PathBuf>) -> Self {
+    pub fn new(run_id: impl Into<Arc<str>>, sort_index: u64, attempt: u32, scratch_root: impl Into<Arc<Path>>) -> Self {
         Self { run_id: run_id.into(), sort_index, attempt, scratch_root: scratch_root.into(), scratch: OnceLock::new() }
     }
 
@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn scratch_dir_is_created_lazily_once() {
         let root = std::env::temp_dir().join(format!("scythe-ctx-{}", std::process::id()));
-        let ctx = TaskContext::new("exp/v1.0.0/t", 7, 1, &root);
+        let ctx = TaskContext::new("exp/v1.0.0/t", 7, 1, root.as_path());
         assert!(ctx.created_scratch_dir().is_none());
         let dir = ctx.scratch_dir().unwrap().to_path_buf();
         assert!(dir.is_dir());
