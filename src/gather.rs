@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef, UInt64Type};
 use futures::TryStreamExt;
 use scythe_core::layout::{PartId, RunLayout};
@@ -117,6 +117,8 @@ async fn gather_table(store: &Store, layout: &RunLayout, table: &TableSpec, inde
         Arc::new(plain.with_metadata(std::collections::HashMap::from([(PANDAS_METADATA_KEY.to_owned(), pandas)])));
     let key = layout.final_table(&table.name);
     let mut sink = ParquetSink::create(store, &key, Arc::clone(&schema), &[], FINAL_ROW_GROUP)?;
+    let experiment_id = layout.run().to_string();
+    let experiment_id = experiment_id.as_str();
     let mut specs: Option<SpecCursor> = None;
     let mut covered = 0u64;
     let mut specs_seen = 0u64;
@@ -137,11 +139,13 @@ async fn gather_table(store: &Store, layout: &RunLayout, table: &TableSpec, inde
             }
             let sort_indexes = batch.column(0).as_primitive::<UInt64Type>().clone();
             if specs.is_none() {
-                specs = Some(SpecCursor::open(store, layout, index).await?);
+                specs = Some(SpecCursor::open(store, layout, &index[1..]).await?);
             }
             let cursor = specs.as_mut().ok_or_else(|| Error::Settings("specs cursor".to_owned()))?;
             let index_columns = cursor.take(&sort_indexes).await?;
             let mut columns: Vec<ArrayRef> = batch.columns()[skip..].to_vec();
+            // `experiment_id` is the run's id on every row: no need to read it back.
+            columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(experiment_id, batch.num_rows()))));
             columns.extend(index_columns);
             if table.has_subindex {
                 columns.push(batch.column(1).clone());
@@ -243,6 +247,11 @@ impl SpecCursor {
             self.drop_before(first);
         }
         let buffer = self.buffer.as_ref().ok_or_else(|| Error::Settings("specs cursor is empty".to_owned()))?;
+        if (last - first) as usize + 1 == sort_indexes.len() {
+            // Consecutive sort indexes (the usual part): a zero-copy slice.
+            let offset = (first - self.start) as usize;
+            return Ok(buffer.columns().iter().map(|column| column.slice(offset, sort_indexes.len())).collect());
+        }
         let offsets = UInt32Array::from_iter_values(sort_indexes.values().iter().map(|&i| (i - self.start) as u32));
         buffer
             .columns()

@@ -104,6 +104,7 @@ pub(crate) struct ChunkJob<'a> {
 /// Runs every spec of the chunk and persists the results.
 pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<'_>) -> Result<(), Error> {
     let (run, slot) = (job.run, job.slot);
+    let _runtime = run.runtime.enter();
     slot.unwritten_from.store(job.start, Ordering::Release);
     slot.chunk_end.store(job.start + job.specs.num_rows() as u64, Ordering::Release);
     let mut buffer = PartBuffer::<E::Output>::new(schema, run, job.start);
@@ -186,7 +187,7 @@ fn attempt_with_retries<E: Experiment>(
         let started = Instant::now();
         slot.sort_index.store(sort_index, Ordering::Relaxed);
         slot.attempt.store(attempt, Ordering::Relaxed);
-        slot.attempt_started.store(run.now_ms() + 1, Ordering::Release);
+        slot.attempt_started.store(started.duration_since(run.clock).as_millis() as u64 + 1, Ordering::Release);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drive(run, E::run(input, &ctx), config.timeout)));
         slot.attempt_started.store(0, Ordering::Release);
         if slot.abandoned.load(Ordering::Acquire) {
@@ -212,7 +213,7 @@ fn attempt_with_retries<E: Experiment>(
 /// Runs a task's future to completion on this worker thread.
 ///
 /// A synchronous body finishes on its first poll, so it is polled once directly (inside the
-/// runtime's context, so async bodies may use tokio on that poll); only a future that is
+/// runtime's context, entered once per chunk, so async bodies may use tokio on that poll); only a future that is
 /// still pending goes to `block_on` under the timeout. Bodies that block instead of yielding
 /// are bounded by the pool's watchdog.
 fn drive<T>(
@@ -220,7 +221,6 @@ fn drive<T>(
     mut future: TaskFuture<'_, T>,
     timeout: Duration,
 ) -> Result<Result<T, TaskError>, Elapsed> {
-    let _runtime = run.runtime.enter();
     let mut context = Context::from_waker(Waker::noop());
     match future.as_mut().poll(&mut context) {
         Poll::Ready(result) => Ok(result),

@@ -11,5 +11,5 @@ mod store;
 
 pub use error::StoreError;
 pub use location::StoreLocation;
-pub use parquet_io::{ObjectReader, ParquetSink, ParquetStream, encode_parquet};
+pub use parquet_io::{ObjectReader, ParquetSink, ParquetStream, encode_parquet, final_writer_properties};
 pub use store::Store;

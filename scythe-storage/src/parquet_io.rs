@@ -19,6 +19,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::error::StoreError;
 use crate::store::Store;
@@ -70,17 +71,29 @@ enum TableKind {
 }
 
 fn writer_properties(kind: TableKind, metadata: &[(String, String)], row_group_rows: usize) -> WriterProperties {
-    let compression = match kind {
-        TableKind::Final => Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
-        TableKind::Part => Compression::SNAPPY,
-    };
     let key_values = metadata.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone())).collect();
-    WriterProperties::builder()
-        .set_compression(compression)
+    let builder = WriterProperties::builder()
         .set_max_row_group_row_count(Some(row_group_rows))
         .set_key_value_metadata(Some(key_values))
-        .set_created_by(format!("scythe version {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("scythe version {}", env!("CARGO_PKG_VERSION")));
+    match kind {
+        // Small dictionary pages: columns of mostly distinct values (floats, ids) give up on
+        // the dictionary early instead of filling 1 MiB per row group first.
+        TableKind::Final => builder
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            .set_dictionary_page_size_limit(64 * 1024)
+            .set_column_dictionary_enabled(ColumnPath::from("sort_index"), false)
+            .set_column_dictionary_enabled(ColumnPath::from("sort_subindex"), false)
+            .build(),
+        // Read once by gather, soon after: plain and uncompressed is fastest both ways.
+        TableKind::Part => builder.set_compression(Compression::UNCOMPRESSED).set_dictionary_enabled(false).build(),
+    }
+}
+
+/// The writer settings of final tables (zstd level 1, small dictionary pages, no dictionary
+/// for sort indexes), for tools that must write Parquet exactly like Scythe does.
+pub fn final_writer_properties(metadata: &[(String, String)], row_group_rows: usize) -> WriterProperties {
+    writer_properties(TableKind::Final, metadata, row_group_rows)
 }
 
 /// Encodes batches into one in-memory Parquet file (for small parts).
