@@ -42,6 +42,21 @@
 # sockets in the cache dir. The engine reaches PostgreSQL through the cluster's unix socket (unix
 # sockets are file-system objects, visible across network namespaces).
 #
+# Layout (<h> = <cache>/hatchet):
+#   <h>/<version>/bin/          hatchet-lite, hatchet-migrate, hatchet-admin (+ .version stamp)
+#   <h>/pg/                     data/ (cluster), run/ (unix socket), postgres.log
+#   <h>/state/ (mode 700)       keys/ (Tink keysets), token (API token, mode 600), db-password,
+#                               cookie-secrets -- created once, reused by every start
+#   <h>/engine/                 hatchet-lite.log (+ .1 of the previous run), pid files, socat
+#                               bridges' sockets and log, static/ (placeholder index.html)
+#   <h>/env (mode 600)          HATCHET_CLIENT_TOKEN, _HOST_PORT, _TLS_STRATEGY=none, _SERVER_URL,
+#                               _TENANT_ID as `export` lines
+#   <h>/go-install.log          output of the last `go install`
+#
+# Engine restarts: hatchet-lite exits on SIGTERM without deleting its partitions and releasing its
+# scheduler leases, which stalls a new instance for 30-60 s; the script removes those rows itself
+# before it starts hatchet-lite (see clear_engine_leftovers).
+#
 # PostgreSQL: a dedicated cluster run by the `postgres` user (when this script runs as root) or by
 # the calling user. If the `postgres` user cannot reach the cache dir (e.g. it is under /root, mode
 # 700), the cluster lives in /var/lib/postgresql/scythe-hatchet-<hash of the cache dir> and
@@ -70,6 +85,7 @@ retention="${HATCHET_RETENTION:-24h}"
 log_level="${HATCHET_LOG_LEVEL:-warn}"
 start_timeout="${HATCHET_START_TIMEOUT:-120}"
 use_netns="${HATCHET_NETNS:-1}"
+keys_created=0
 
 server_url="http://127.0.0.1:$api_port"
 grpc_addr="127.0.0.1:$grpc_port"
@@ -349,6 +365,7 @@ ensure_keys() {
     return 0
   fi
   log "creating encryption keys in $k"
+  keys_created=1
   mkdir -p "$k"
   chmod 700 "$k"
   "$bindir/hatchet-admin" keyset create-local-keys --key-dir "$k" >/dev/null
@@ -443,27 +460,56 @@ pid_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
 }
 
-# stop_pid <pidfile> <name> <what>: TERM, wait up to 30 s, then KILL.
-stop_pid() {
-  local pidfile="$1" name="$2" what="$3" pid i
-  if pid_alive "$pidfile" "$name"; then
-    pid="$(cat "$pidfile")"
-    log "stopping $what (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
+# stop_pids <pattern> <pidfile>...: TERM every live process whose command line matches <pattern>
+# (a grep regex; a recycled pid is left alone), wait up to 30 s for all of them, then KILL the rest.
+stop_pids() {
+  local name="$1" f pid pids=() i alive
+  shift
+  for f in "$@"; do
+    if pid_alive "$f" "$name"; then
+      pid="$(cat "$f")"
+      log "stopping $(basename "$f" .pid) (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+    rm -f "$f"
+  done
+  ((${#pids[@]})) || return 0
+  for ((i = 0; i < 300; i++)); do
+    alive=0
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null && alive=1
     done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
     if kill -0 "$pid" 2>/dev/null; then
-      log "$what did not exit after 30 s; killing it"
+      log "pid $pid did not exit within 30 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
-  fi
-  rm -f "$pidfile"
+  done
 }
 
 port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# hatchet-lite exits on SIGTERM without running the engine's own clean-up, which deletes its
+# controller/scheduler/worker partitions and releases its scheduler leases (on queues and workers,
+# 30 s). A new instance then cannot schedule anything until those leases expire and keeps routing
+# the tenant to the dead partitions until they look stale (heartbeat older than 1 min, checked once a
+# minute): measured 30-60 s before the first task runs after a restart. No engine is running at this
+# point (this script runs the only one for this database and holds the state lock), so do that
+# clean-up here; the foreign keys set the tenants' partition ids to NULL and the new instance claims
+# the tenants at start-up.
+clear_engine_leftovers() {
+  pg_psql -d hatchet >/dev/null <<'SQL'
+DELETE FROM "Lease";
+DELETE FROM "ControllerPartition";
+DELETE FROM "SchedulerPartition";
+DELETE FROM "TenantWorkerPartition";
+SQL
 }
 
 engine_healthy() {
@@ -494,6 +540,8 @@ start_engine() {
       "(set HATCHET_GRPC_PORT / HATCHET_API_PORT / HATCHET_HEALTH_PORT)"
   done
   [[ -f $logf ]] && mv -f "$logf" "$logf.1"
+  : >"$enginedir/socat.log"
+  clear_engine_leftovers
 
   if [[ $use_netns == 1 ]]; then
     command -v socat >/dev/null || die "socat not found; run: $0 install"
@@ -543,7 +591,7 @@ wait_healthy() {
   local logf="$enginedir/hatchet-lite.log" i
   for ((i = 0; i < start_timeout * 4; i++)); do
     if engine_healthy; then
-      log "engine healthy after $((i / 4)) s (gRPC $grpc_addr, API $server_url, health 127.0.0.1:$health_port)"
+      log "engine healthy after ~$((i * 250)) ms (gRPC $grpc_addr, API $server_url, health 127.0.0.1:$health_port)"
       return 0
     fi
     if ((i > 4)) && ! engine_running; then
@@ -557,19 +605,13 @@ wait_healthy() {
 }
 
 stop_engine() {
-  local p
-  stop_pid "$enginedir/hatchet-lite.pid" hatchet-lite "hatchet-lite"
-  for p in $(forwarded_ports); do
-    stop_pid "$enginedir/fwd-ns-$p.pid" socat "port bridge $p (namespace side)"
-    stop_pid "$enginedir/fwd-host-$p.pid" socat "port bridge 127.0.0.1:$p"
-    rm -f "$enginedir/fwd-$p.sock"
-  done
-  # pid files of earlier runs with other port settings
-  local f
+  # the engine and the port bridges (also those of earlier runs with other port settings), together
+  local files=("$enginedir/hatchet-lite.pid") f
   for f in "$enginedir"/fwd-*.pid; do
-    [[ -e $f ]] || continue
-    stop_pid "$f" socat "port bridge ($(basename "$f" .pid))"
+    [[ -e $f ]] && files+=("$f")
   done
+  stop_pids 'hatchet-lite\|socat' "${files[@]}"
+  rm -f "$enginedir"/fwd-*.sock
 }
 
 stop_engine_quiet() { stop_engine 2>/dev/null || true; }
@@ -677,7 +719,7 @@ cmd_start() {
   run_migrations
   ensure_keys
   seed_tenant
-  if engine_running && engine_healthy; then
+  if ((keys_created == 0)) && engine_running && engine_healthy; then
     log "hatchet-lite already running"
   else
     stop_engine_quiet
