@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
@@ -145,10 +146,11 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         self.failures.push(failure);
     }
 
-    /// Writes the buffer when it is big or old enough; says whether it wrote.
-    pub(crate) fn flush_if_due(&mut self) -> Result<bool, Error> {
+    /// Writes the buffer when it is big or old enough (`now` is the caller's clock reading);
+    /// says whether it wrote.
+    pub(crate) fn flush_if_due(&mut self, now: Instant) -> Result<bool, Error> {
         let rows = self.successes.len() + self.failures.len();
-        if rows >= self.run.flush_rows || self.last_flush.elapsed() >= self.run.flush_interval {
+        if rows >= self.run.flush_rows || now.saturating_duration_since(self.last_flush) >= self.run.flush_interval {
             self.flush()?;
             return Ok(true);
         }
@@ -164,7 +166,13 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         let outputs = std::mem::take(&mut self.outputs);
         let successes = std::mem::take(&mut self.successes);
         let mut failures = std::mem::take(&mut self.failures);
+        let failed_before = failures.len();
         self.run.runtime.block_on(write_part(self.schema, self.run, part, &successes, &outputs, &mut failures))?;
+        // Counted once written: a thread the watchdog abandons never gets here, and its specs
+        // are counted when they run again. Specs whose output files failed moved to failures.
+        let moved = failures.len() - failed_before;
+        self.run.succeeded.fetch_add((successes.len() - moved) as u64, Ordering::Relaxed);
+        self.run.failed.fetch_add(failures.len() as u64, Ordering::Relaxed);
         for dir in self.scratch.drain(..) {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -115,7 +115,6 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
             for row in 0..job.specs.num_rows() as u64 {
                 let error = TaskError::new(TaskErrorKind::Infrastructure, error.to_string());
                 buffer.push_failure(Failure::new(job.start + row, 1, error));
-                run.failed.fetch_add(1, Ordering::Relaxed);
             }
             return buffer.flush();
         }
@@ -129,19 +128,16 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
             break;
         }
         let sort_index = job.start + row as u64;
-        match attempt_with_retries::<E>(run, slot, &localized, row, input.take(), sort_index) {
+        let mut now = Instant::now();
+        match attempt_with_retries::<E>(run, slot, &localized, row, input.take(), sort_index, &mut now) {
             Outcome::Succeeded(output, ctx) => {
                 buffer.push_success(sort_index, output, ctx.created_scratch_dir().map(PathBuf::from));
-                run.succeeded.fetch_add(1, Ordering::Relaxed);
             }
-            Outcome::Failed(failure) => {
-                buffer.push_failure(failure);
-                run.failed.fetch_add(1, Ordering::Relaxed);
-            }
+            Outcome::Failed(failure) => buffer.push_failure(failure),
             // The watchdog gave this chunk's unwritten specs to another thread.
             Outcome::Abandoned => return Ok(()),
         }
-        if buffer.flush_if_due()? {
+        if buffer.flush_if_due(now)? {
             slot.unwritten_from.store(sort_index + 1, Ordering::Release);
         }
     }
@@ -168,6 +164,7 @@ fn attempt_with_retries<E: Experiment>(
     row: usize,
     mut first_input: Option<E::Input>,
     sort_index: u64,
+    now: &mut Instant,
 ) -> Outcome<E::Output> {
     let config = E::CONFIG;
     let mut attempt = 0;
@@ -184,17 +181,18 @@ fn attempt_with_retries<E: Experiment>(
             Err(error) => return Outcome::Failed(Failure::new(sort_index, attempt + 1, error)),
         };
         let ctx = TaskContext::new(Arc::clone(&run.run_id), sort_index, attempt, Arc::clone(&run.scratch_root));
-        let started = Instant::now();
+        let started = *now;
         slot.sort_index.store(sort_index, Ordering::Relaxed);
         slot.attempt.store(attempt, Ordering::Relaxed);
         slot.attempt_started.store(started.duration_since(run.clock).as_millis() as u64 + 1, Ordering::Release);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drive(run, E::run(input, &ctx), config.timeout)));
         slot.attempt_started.store(0, Ordering::Release);
+        *now = Instant::now();
         if slot.abandoned.load(Ordering::Acquire) {
             return Outcome::Abandoned;
         }
         let error = match outcome {
-            Ok(Ok(Ok(_))) if started.elapsed() > config.timeout => timed_out(config.timeout),
+            Ok(Ok(Ok(_))) if *now - started > config.timeout => timed_out(config.timeout),
             Ok(Ok(Ok(output))) => return Outcome::Succeeded(output, ctx),
             Ok(Ok(Err(error))) => error,
             Ok(Err(_elapsed)) => timed_out(config.timeout),
