@@ -18,7 +18,7 @@ use crate::cache::FileCache;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::registry::Registered;
-use crate::runner::{ChunkJob, RunContext, Slot, timed_out};
+use crate::runner::{ChunkJob, RunContext, Slot, SlotWatch, timed_out};
 use crate::settings::EngineSettings;
 
 /// Largest chunk of specs a worker takes at once.
@@ -122,9 +122,7 @@ pub(crate) async fn execute(
         stop: AtomicBool::new(false),
         succeeded: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        flush_interval: FLUSH_INTERVAL,
         flush_rows: chunk as usize,
-        clock: Instant::now(),
         timed_out: Mutex::new(std::collections::HashMap::new()),
         any_timed_out: AtomicBool::new(false),
     });
@@ -192,6 +190,8 @@ impl Pool {
                 Err(error) => errors.push(error),
             }
         }
+        let mut watches: Vec<SlotWatch> = slots.iter().map(|_| SlotWatch::default()).collect();
+        let mut last_flush_tick = Instant::now();
         let mut live = slots.len();
         while live > 0 {
             match exited.recv_timeout(WATCHDOG_TICK) {
@@ -204,14 +204,25 @@ impl Pool {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            for slot in slots.iter_mut() {
-                let overdue = slot.running_for(&self.run).is_some_and(|running| running > timeout + TIMEOUT_GRACE);
+            let now = Instant::now();
+            let flush = now - last_flush_tick >= FLUSH_INTERVAL;
+            if flush {
+                last_flush_tick = now;
+            }
+            for (slot, watch) in slots.iter_mut().zip(watches.iter_mut()) {
+                if flush {
+                    slot.flush_due.store(true, Ordering::Relaxed);
+                }
+                let overdue = watch.running_for(slot, now).is_some_and(|running| running > timeout + TIMEOUT_GRACE);
                 if !overdue || slot.abandoned.swap(true, Ordering::AcqRel) {
                     continue;
                 }
                 self.hand_over(slot, timeout);
                 match self.spawn_worker(exits.clone()) {
-                    Ok(fresh) => *slot = fresh,
+                    Ok(fresh) => {
+                        *slot = fresh;
+                        *watch = SlotWatch::default();
+                    }
                     Err(error) => {
                         errors.push(error);
                         live -= 1;

@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
@@ -116,7 +115,6 @@ pub(crate) struct PartBuffer<'a, O> {
     outputs: Vec<O>,
     scratch: Vec<PathBuf>,
     failures: Vec<Failure>,
-    last_flush: Instant,
 }
 
 impl<'a, O: Serialize> PartBuffer<'a, O> {
@@ -130,7 +128,6 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
             outputs: Vec::new(),
             scratch: Vec::new(),
             failures: Vec::new(),
-            last_flush: Instant::now(),
         }
     }
 
@@ -146,11 +143,11 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         self.failures.push(failure);
     }
 
-    /// Writes the buffer when it is big or old enough (`now` is the caller's clock reading);
-    /// says whether it wrote.
-    pub(crate) fn flush_if_due(&mut self, now: Instant) -> Result<bool, Error> {
+    /// Writes the buffer when it is big enough or `due` (the flush interval passed); says
+    /// whether it wrote.
+    pub(crate) fn flush_if_due(&mut self, due: bool) -> Result<bool, Error> {
         let rows = self.successes.len() + self.failures.len();
-        if rows >= self.run.flush_rows || now.saturating_duration_since(self.last_flush) >= self.run.flush_interval {
+        if rows >= self.run.flush_rows || (due && rows > 0) {
             self.flush()?;
             return Ok(true);
         }
@@ -177,7 +174,6 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
             let _ = std::fs::remove_dir_all(dir);
         }
         self.start = self.next;
-        self.last_flush = Instant::now();
         Ok(())
     }
 }

@@ -38,12 +38,8 @@ pub(crate) struct RunContext {
     pub(crate) stop: AtomicBool,
     pub(crate) succeeded: AtomicU64,
     pub(crate) failed: AtomicU64,
-    /// Longest time a finished result waits in memory before it is written.
-    pub(crate) flush_interval: Duration,
     /// Most results buffered before they are written.
     pub(crate) flush_rows: usize,
-    /// When the run started; slots time attempts against it.
-    pub(crate) clock: Instant,
     /// Attempts the watchdog cut short, by sort index: how many attempts were used and why
     /// the last one failed. The spec's next run continues from there.
     pub(crate) timed_out: Mutex<HashMap<u64, (u32, TaskError)>>,
@@ -52,10 +48,6 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
-    fn now_ms(&self) -> u64 {
-        self.clock.elapsed().as_millis() as u64
-    }
-
     fn take_timed_out(&self, sort_index: u64) -> Option<(u32, TaskError)> {
         if !self.any_timed_out.load(Ordering::Acquire) {
             return None;
@@ -66,10 +58,15 @@ impl RunContext {
 
 /// What one worker thread is doing, for the watchdog that enforces timeouts on bodies that
 /// never yield (CPU-bound or blocking code cannot be cancelled in place).
+///
+/// The worker never reads the clock per task: it bumps `attempts` when an attempt starts and
+/// again when it ends (odd while running), and the watchdog times each odd value it sees.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    /// Milliseconds since the run started when the current attempt started, plus one; 0 when idle.
-    pub(crate) attempt_started: AtomicU64,
+    /// Bumped at the start and at the end of every attempt: odd while one runs.
+    pub(crate) attempts: AtomicU64,
+    /// Set by the pool every flush interval: the worker writes what it has buffered.
+    pub(crate) flush_due: AtomicBool,
     pub(crate) sort_index: AtomicU64,
     pub(crate) attempt: AtomicU32,
     /// First sort index of the chunk whose results are not yet written.
@@ -81,13 +78,26 @@ pub(crate) struct Slot {
     pub(crate) abandoned: AtomicBool,
 }
 
-impl Slot {
-    /// How long the current attempt has run, if one is running.
-    pub(crate) fn running_for(&self, run: &RunContext) -> Option<Duration> {
-        match self.attempt_started.load(Ordering::Acquire) {
-            0 => None,
-            started => Some(Duration::from_millis(run.now_ms().saturating_sub(started - 1))),
+/// The watchdog's view of one slot: which attempt it last saw running, and since when.
+#[derive(Debug, Default)]
+pub(crate) struct SlotWatch {
+    seen: u64,
+    since: Option<Instant>,
+}
+
+impl SlotWatch {
+    /// How long the slot's current attempt has been seen running (at most one tick short).
+    pub(crate) fn running_for(&mut self, slot: &Slot, now: Instant) -> Option<Duration> {
+        let attempts = slot.attempts.load(Ordering::Acquire);
+        if attempts.is_multiple_of(2) {
+            self.since = None;
+            return None;
         }
+        if attempts != self.seen || self.since.is_none() {
+            self.seen = attempts;
+            self.since = Some(now);
+        }
+        self.since.map(|since| now - since)
     }
 }
 
@@ -108,6 +118,7 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
     slot.unwritten_from.store(job.start, Ordering::Release);
     slot.chunk_end.store(job.start + job.specs.num_rows() as u64, Ordering::Release);
     let mut buffer = PartBuffer::<E::Output>::new(schema, run, job.start);
+    let mut ctx = TaskContext::new(Arc::clone(&run.run_id), job.start, 0, Arc::clone(&run.scratch_root));
     let localized = match run.runtime.block_on(run.cache.localize(&job.specs, schema.input(), &run.store)) {
         Ok(localized) => localized,
         Err(error) => {
@@ -128,16 +139,14 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
             break;
         }
         let sort_index = job.start + row as u64;
-        let mut now = Instant::now();
-        match attempt_with_retries::<E>(run, slot, &localized, row, input.take(), sort_index, &mut now) {
-            Outcome::Succeeded(output, ctx) => {
-                buffer.push_success(sort_index, output, ctx.created_scratch_dir().map(PathBuf::from));
-            }
+        match attempt_with_retries::<E>(run, slot, &mut ctx, &localized, row, input.take(), sort_index) {
+            Outcome::Succeeded(output, scratch) => buffer.push_success(sort_index, output, scratch),
             Outcome::Failed(failure) => buffer.push_failure(failure),
             // The watchdog gave this chunk's unwritten specs to another thread.
             Outcome::Abandoned => return Ok(()),
         }
-        if buffer.flush_if_due(now)? {
+        let due = slot.flush_due.load(Ordering::Relaxed) && slot.flush_due.swap(false, Ordering::Relaxed);
+        if buffer.flush_if_due(due)? {
             slot.unwritten_from.store(sort_index + 1, Ordering::Release);
         }
     }
@@ -145,7 +154,8 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
 }
 
 enum Outcome<O> {
-    Succeeded(O, TaskContext),
+    /// The output and the task's scratch folder, if it made one.
+    Succeeded(O, Option<PathBuf>),
     Failed(Failure),
     Abandoned,
 }
@@ -160,11 +170,11 @@ fn decode_row<E: Experiment>(specs: &RecordBatch, row: usize) -> Result<E::Input
 fn attempt_with_retries<E: Experiment>(
     run: &RunContext,
     slot: &Slot,
+    ctx: &mut TaskContext,
     specs: &RecordBatch,
     row: usize,
     mut first_input: Option<E::Input>,
     sort_index: u64,
-    now: &mut Instant,
 ) -> Outcome<E::Output> {
     let config = E::CONFIG;
     let mut attempt = 0;
@@ -180,20 +190,18 @@ fn attempt_with_retries<E: Experiment>(
             Ok(input) => input,
             Err(error) => return Outcome::Failed(Failure::new(sort_index, attempt + 1, error)),
         };
-        let ctx = TaskContext::new(Arc::clone(&run.run_id), sort_index, attempt, Arc::clone(&run.scratch_root));
-        let started = *now;
+        ctx.reset(sort_index, attempt);
         slot.sort_index.store(sort_index, Ordering::Relaxed);
         slot.attempt.store(attempt, Ordering::Relaxed);
-        slot.attempt_started.store(started.duration_since(run.clock).as_millis() as u64 + 1, Ordering::Release);
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drive(run, E::run(input, &ctx), config.timeout)));
-        slot.attempt_started.store(0, Ordering::Release);
-        *now = Instant::now();
+        let seq = slot.attempts.load(Ordering::Relaxed);
+        slot.attempts.store(seq + 1, Ordering::Release);
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drive(run, E::run(input, ctx), config.timeout)));
+        slot.attempts.store(seq + 2, Ordering::Release);
         if slot.abandoned.load(Ordering::Acquire) {
             return Outcome::Abandoned;
         }
         let error = match outcome {
-            Ok(Ok(Ok(_))) if *now - started > config.timeout => timed_out(config.timeout),
-            Ok(Ok(Ok(output))) => return Outcome::Succeeded(output, ctx),
+            Ok(Ok(Ok(output))) => return Outcome::Succeeded(output, ctx.created_scratch_dir().map(PathBuf::from)),
             Ok(Ok(Err(error))) => error,
             Ok(Err(_elapsed)) => timed_out(config.timeout),
             Err(panic) => TaskError::new(TaskErrorKind::Panicked, panic_message(panic.as_ref())),

@@ -30,6 +30,14 @@ impl TaskContext {
         Self { run_id: run_id.into(), sort_index, attempt, scratch_root: scratch_root.into(), scratch: OnceLock::new() }
     }
 
+    /// Points a reused context at another attempt (the engine keeps one per worker thread).
+    #[doc(hidden)]
+    pub fn reset(&mut self, sort_index: u64, attempt: u32) {
+        self.sort_index = sort_index;
+        self.attempt = attempt;
+        self.scratch = OnceLock::new();
+    }
+
     /// The run this task belongs to: `<experiment>/<vX.Y.Z>/<timestamp>`.
     pub fn run_id(&self) -> &str {
         &self.run_id
