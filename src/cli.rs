@@ -164,7 +164,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let registered = app.find(id.experiment())?;
             let layout = RunLayout::new(store.prefix(), id.clone());
             let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
-            let summary = crate::gather::gather(&store, registered.schema(), &layout, n_specs).await?;
+            let summary = crate::gather::gather(&store, registered.schema(), &layout, n_specs, None).await?;
             println!("{id}: {} succeeded, {} failed, {} missing", summary.succeeded, summary.failed, summary.missing);
             Ok(ExitCode::SUCCESS)
         }

@@ -60,7 +60,7 @@ impl SpecRows {
     }
 
     /// Rows `range` as one batch.
-    fn slice(&self, range: Range<u64>) -> Result<RecordBatch, Error> {
+    pub(crate) fn slice(&self, range: Range<u64>) -> Result<RecordBatch, Error> {
         let mut pieces = Vec::new();
         for (batch, &offset) in self.batches.iter().zip(&self.offsets) {
             let end = offset + batch.num_rows() as u64;
@@ -91,7 +91,7 @@ pub(crate) async fn execute(
     experiment: Arc<dyn Registered>,
     store: Store,
     layout: RunLayout,
-    specs: SpecRows,
+    specs: Arc<SpecRows>,
     pending: Vec<Range<u64>>,
     generation: u32,
     settings: &EngineSettings,
@@ -128,8 +128,7 @@ pub(crate) async fn execute(
     });
     let timeout = experiment.config().timeout;
     let pool = {
-        let pool =
-            Arc::new(Pool { experiment, run: Arc::clone(&run), queue: Mutex::new(queue), specs: Arc::new(specs) });
+        let pool = Arc::new(Pool { experiment, run: Arc::clone(&run), queue: Mutex::new(queue), specs });
         tokio::task::spawn_blocking(move || pool.run(workers, timeout))
     };
     tokio::pin!(pool);

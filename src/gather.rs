@@ -17,6 +17,7 @@ use scythe_core::pandas::{PANDAS_METADATA_KEY, pandas_metadata};
 use scythe_core::schema::{ColumnKind, EXPERIMENT_ID, ExperimentSchema, SORT_INDEX, SORT_SUBINDEX};
 use scythe_storage::{ParquetSink, ParquetStream, Store};
 
+use crate::embedded::SpecRows;
 use crate::error::Error;
 use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
 
@@ -56,17 +57,44 @@ pub(crate) fn index_fields(schema: &ExperimentSchema) -> Vec<FieldRef> {
     fields
 }
 
+/// `sort_index` (from the part) and the input's index columns, from specs held in memory.
+fn memory_index_columns(
+    rows: &SpecRows,
+    part: &RecordBatch,
+    sort_indexes: &UInt64Array,
+    inputs: &[FieldRef],
+) -> Result<Vec<ArrayRef>, Error> {
+    let (first, last) = (sort_indexes.value(0), sort_indexes.value(sort_indexes.len() - 1));
+    let specs = rows.slice(first..last + 1)?;
+    let specs = if (last - first) as usize + 1 == sort_indexes.len() {
+        specs
+    } else {
+        let offsets = UInt32Array::from_iter_values(sort_indexes.values().iter().map(|&i| (i - first) as u32));
+        arrow::compute::take_record_batch(&specs, &offsets).map_err(Error::arrow("joining spec index columns"))?
+    };
+    let mut columns = vec![part.column(0).clone()];
+    for field in inputs {
+        let column = specs
+            .column_by_name(field.name())
+            .ok_or_else(|| Error::Settings(format!("specs lack `{}`", field.name())))?;
+        columns.push(column.clone());
+    }
+    Ok(columns)
+}
+
 /// Gathers every table of the run in `layout`, which has `n_specs` specs.
+/// Index columns come from `specs` when the caller holds them, else from `specs.pq`.
 pub(crate) async fn gather(
     store: &Store,
     schema: &ExperimentSchema,
     layout: &RunLayout,
     n_specs: u64,
+    specs: Option<&SpecRows>,
 ) -> Result<GatherSummary, Error> {
     let index = index_fields(schema);
     let mut summary = GatherSummary { succeeded: 0, failed: 0, missing: 0, tables: BTreeMap::new() };
     for table in table_specs(schema) {
-        let rows = gather_table(store, layout, &table, &index).await?;
+        let rows = gather_table(store, layout, &table, &index, specs).await?;
         match table.name.as_str() {
             SCALARS => summary.succeeded = rows,
             FAILURES => summary.failed = rows,
@@ -99,7 +127,13 @@ pub(crate) async fn list_parts(store: &Store, layout: &RunLayout, table: &str) -
     Ok(parts)
 }
 
-async fn gather_table(store: &Store, layout: &RunLayout, table: &TableSpec, index: &[FieldRef]) -> Result<u64, Error> {
+async fn gather_table(
+    store: &Store,
+    layout: &RunLayout,
+    table: &TableSpec,
+    index: &[FieldRef],
+    in_memory: Option<&SpecRows>,
+) -> Result<u64, Error> {
     let skip = if table.has_subindex { 2 } else { 1 };
     let mut fields: Vec<FieldRef> = table.schema.fields().iter().skip(skip).cloned().collect();
     fields.extend(index.iter().cloned());
@@ -138,11 +172,16 @@ async fn gather_table(store: &Store, layout: &RunLayout, table: &TableSpec, inde
                 continue;
             }
             let sort_indexes = batch.column(0).as_primitive::<UInt64Type>().clone();
-            if specs.is_none() {
-                specs = Some(SpecCursor::open(store, layout, &index[1..]).await?);
-            }
-            let cursor = specs.as_mut().ok_or_else(|| Error::Settings("specs cursor".to_owned()))?;
-            let index_columns = cursor.take(&sort_indexes).await?;
+            let index_columns = match in_memory {
+                Some(rows) => memory_index_columns(rows, &batch, &sort_indexes, &index[2..])?,
+                None => {
+                    if specs.is_none() {
+                        specs = Some(SpecCursor::open(store, layout, &index[1..]).await?);
+                    }
+                    let cursor = specs.as_mut().ok_or_else(|| Error::Settings("specs cursor".to_owned()))?;
+                    cursor.take(&sort_indexes).await?
+                }
+            };
             let mut columns: Vec<ArrayRef> = batch.columns()[skip..].to_vec();
             // `experiment_id` is the run's id on every row: no need to read it back.
             columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(experiment_id, batch.num_rows()))));

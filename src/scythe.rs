@@ -95,7 +95,7 @@ impl Scythe {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let n_specs =
             read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?.n_specs;
-        self.gather_and_summarize(experiment.schema(), &layout, n_specs).await
+        self.gather_and_summarize(experiment.schema(), &layout, n_specs, None).await
     }
 
     pub(crate) async fn scatter_registered(
@@ -151,11 +151,12 @@ impl Scythe {
     ) -> Result<RunReport, Error> {
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let progress = Progress::new(todo, self.engine.progress);
+        let specs = Arc::new(specs);
         let execution = execute(
             Arc::clone(&experiment),
             self.store.clone(),
             layout.clone(),
-            specs,
+            Arc::clone(&specs),
             pending,
             generation,
             &self.engine,
@@ -165,7 +166,7 @@ impl Scythe {
         progress.finish();
         let execution = execution?;
         let started = Instant::now();
-        let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs).await?;
+        let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs, Some(&specs)).await?;
         Ok(RunReport {
             run: layout.run().clone(),
             folder: self.store.uri(&layout.run_dir()),
@@ -185,8 +186,9 @@ impl Scythe {
         schema: &ExperimentSchema,
         layout: &RunLayout,
         n_specs: u64,
+        specs: Option<&SpecRows>,
     ) -> Result<GatherSummary, Error> {
-        let summary = gather(&self.store, schema, layout, n_specs).await?;
+        let summary = gather(&self.store, schema, layout, n_specs, specs).await?;
         if summary.missing == 0 {
             let document = Summary {
                 experiment_id: layout.run().to_string(),
