@@ -21,6 +21,12 @@ if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars' 2>/dev/null; then
 fi
 export SCYTHE_PYTHON="$venv/bin/python"
 
+step "a real Hatchet engine on loopback (for scythe-hatchet's integration test)"
+bash "$root/scripts/hatchet-engine.sh" install
+trap 'bash "$root/scripts/hatchet-engine.sh" stop >/dev/null 2>&1 || true' EXIT
+# shellcheck disable=SC1090
+. "$(bash "$root/scripts/hatchet-engine.sh" start)"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -22,7 +22,8 @@ const VERSION_ATTEMPTS: usize = 16;
 /// Row group size of `specs.pq` (distributed leaves read whole row groups).
 pub(crate) const SPECS_ROW_GROUP: usize = 64 * 1024;
 
-/// A run whose folder is complete up to `manifest.yml`.
+/// A run whose folder is reserved and holds its input files and schemas; [`commit`] writes
+/// `specs.pq` and then `manifest.yml`, after which the run exists.
 #[derive(Debug, Clone)]
 pub(crate) struct Allocation {
     pub(crate) layout: RunLayout,
@@ -37,7 +38,9 @@ pub(crate) async fn existing_versions(store: &Store, experiment: &str) -> Result
     Ok(store.list_dirs(&dir).await?.iter().filter_map(|name| name.parse().ok()).collect())
 }
 
-/// Allocates a run of `experiment` for already validated specs.
+/// Allocates a run of `experiment` for already validated specs, up to (not including)
+/// `specs.pq` and the manifest: the caller runs the specs from memory while [`commit`] writes
+/// them.
 pub(crate) async fn allocate(
     store: &Store,
     experiment: &dyn Registered,
@@ -54,7 +57,6 @@ pub(crate) async fn allocate(
     } else {
         plan.upload(store, &layout, specs.batches).await?
     };
-    write_specs(store, &layout, schema.input(), &batches).await?;
     store.put(&layout.io_spec(), to_yaml("experiment_io_spec.yml", &schema.io_spec())?).await?;
     let input_artifacts = if artifact_uris.is_empty() {
         None
@@ -75,13 +77,20 @@ pub(crate) async fn allocate(
         engine: "embedded".to_owned(),
         scythe_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    if !store.put_new(&layout.manifest(), to_yaml("manifest.yml", &manifest)?).await? {
+    Ok(Allocation { layout, manifest, specs: batches })
+}
+
+/// Writes `specs.pq`, then `manifest.yml` (create-only): from then on the run exists.
+pub(crate) async fn commit(store: &Store, allocation: &Allocation, input: &DataSchema) -> Result<(), Error> {
+    let layout = &allocation.layout;
+    write_specs(store, layout, input, &allocation.specs).await?;
+    if !store.put_new(&layout.manifest(), to_yaml("manifest.yml", &allocation.manifest)?).await? {
         return Err(Error::CorruptRun {
             run: layout.run().to_string(),
             reason: "another allocation wrote its manifest first".to_owned(),
         });
     }
-    Ok(Allocation { layout, manifest, specs: batches })
+    Ok(())
 }
 
 /// Resolves the version; a bumped version is reserved with a create-only marker so two

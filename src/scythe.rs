@@ -13,7 +13,7 @@ use scythe_core::schema::ExperimentSchema;
 use scythe_core::{Experiment, VersionStrategy};
 use scythe_storage::Store;
 
-use crate::allocate::allocate;
+use crate::allocate::{allocate, commit};
 use crate::catalog::read_manifest;
 use crate::embedded::{SpecRows, execute};
 use crate::error::Error;
@@ -108,18 +108,23 @@ impl Scythe {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
-        let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        let allocation = Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?);
+        // specs.pq and the manifest are written while the specs run from memory.
+        let committing = {
+            let (store, allocation, input) = (self.store.clone(), Arc::clone(&allocation), experiment.schema().input().clone());
+            tokio::spawn(async move { commit(&store, &allocation, &input).await })
+        };
         tracing::info!(run = %allocation.layout.run(), folder = %self.store.uri(&allocation.layout.run_dir()), "allocated");
         let n_specs = allocation.manifest.n_specs;
-        self.execute_and_gather(
-            experiment,
-            allocation.layout,
-            SpecRows::new(allocation.specs),
-            std::iter::once(0..n_specs).collect(),
-            0,
+        let plan = RunPlan {
+            layout: allocation.layout.clone(),
+            specs: SpecRows::new(allocation.specs.clone()),
+            pending: std::iter::once(0..n_specs).collect(),
+            generation: 0,
             n_specs,
-        )
-        .await
+            committing: Some(committing),
+        };
+        self.execute_and_gather(experiment, plan).await
     }
 
     pub(crate) async fn resume_registered(
@@ -137,18 +142,12 @@ impl Scythe {
         }
         let (pending, generation) = pending_ranges(&self.store, &layout, manifest.n_specs).await?;
         let specs = read_specs(&self.store, &layout, experiment.schema()).await?;
-        self.execute_and_gather(experiment, layout, specs, pending, generation, manifest.n_specs).await
+        let plan = RunPlan { layout, specs, pending, generation, n_specs: manifest.n_specs, committing: None };
+        self.execute_and_gather(experiment, plan).await
     }
 
-    async fn execute_and_gather(
-        &self,
-        experiment: Arc<dyn Registered>,
-        layout: RunLayout,
-        specs: SpecRows,
-        pending: Vec<Range<u64>>,
-        generation: u32,
-        n_specs: u64,
-    ) -> Result<RunReport, Error> {
+    async fn execute_and_gather(&self, experiment: Arc<dyn Registered>, plan: RunPlan) -> Result<RunReport, Error> {
+        let RunPlan { layout, specs, pending, generation, n_specs, committing } = plan;
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let progress = Progress::new(todo, self.engine.progress);
         let specs = Arc::new(specs);
@@ -164,6 +163,13 @@ impl Scythe {
         )
         .await;
         progress.finish();
+        if let Some(committing) = committing {
+            // The run exists (specs.pq and manifest written) before anything is gathered.
+            committing.await.map_err(|error| Error::Io {
+                context: "writing specs.pq and the manifest".to_owned(),
+                source: std::io::Error::other(error.to_string()),
+            })??;
+        }
         let execution = execution?;
         let started = Instant::now();
         let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs, Some(&specs)).await?;
@@ -205,6 +211,20 @@ impl Scythe {
         }
         Ok(summary)
     }
+}
+
+/// What one execution runs.
+struct RunPlan {
+    layout: RunLayout,
+    /// The run's specs, conformed, in sort-index order.
+    specs: SpecRows,
+    /// Sort-index ranges to run.
+    pending: Vec<Range<u64>>,
+    /// 0 for the scatter, 1+ for resumes.
+    generation: u32,
+    n_specs: u64,
+    /// Writing specs.pq and the manifest, for a fresh allocation.
+    committing: Option<tokio::task::JoinHandle<Result<(), Error>>>,
 }
 
 /// Sort-index ranges no part covers yet, and the generation a resume writes.

@@ -1,0 +1,369 @@
+//! What can go wrong talking to the engine ([`HatchetError`]) and what the client refuses to send
+//! ([`RequestError`]), with the retry classification every caller needs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tonic::Code;
+
+use crate::ids::RunId;
+
+/// An error from the engine or the connection to it. Cheap to clone (one error may be handed to every
+/// waiter of a run).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum HatchetError {
+    /// The connection could not be set up.
+    #[error("cannot reach the Hatchet engine at {address} ({detail}); is it running and is the address right?")]
+    Connect {
+        /// The engine address.
+        address: String,
+        /// The cause, with its chain of sources.
+        detail: String,
+        /// The transport error.
+        #[source]
+        source: Arc<tonic::transport::Error>,
+    },
+    /// A TLS file could not be read.
+    #[error("cannot read the TLS {what} file {}: {source}", path.display())]
+    TlsFile {
+        /// Which file: "root CA", "client certificate" or "client key".
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// `UNAUTHENTICATED`: the engine does not accept the token.
+    #[error("the Hatchet token was rejected; create a new one ({method}: {message})")]
+    Unauthenticated {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `PERMISSION_DENIED`.
+    #[error("the Hatchet token may not call {method}; use a token of the right tenant ({message})")]
+    PermissionDenied {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `UNAVAILABLE`: the engine is down, restarting or unreachable.
+    #[error("cannot reach the Hatchet engine at {address} ({method}: {message})")]
+    Unavailable {
+        /// The engine address.
+        address: String,
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's or transport's message.
+        message: String,
+    },
+    /// `INVALID_ARGUMENT`: the engine refused the request's content.
+    #[error("the Hatchet engine rejected {method}: {message}")]
+    InvalidArgument {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `NOT_FOUND`: an id the request names does not exist (yet).
+    #[error("{method}: not found ({message})")]
+    NotFound {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `ALREADY_EXISTS`, e.g. an idempotency-key collision.
+    #[error("{method}: already exists ({message})")]
+    AlreadyExists {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `RESOURCE_EXHAUSTED`: rate limit (per token) or message size.
+    #[error("the Hatchet engine is rate-limiting or the message is too large ({method}: {message}); slow down")]
+    ResourceExhausted {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `FAILED_PRECONDITION`, e.g. a heartbeat for a worker whose listen stream is closed.
+    #[error("{method} is not possible now: {message}")]
+    FailedPrecondition {
+        /// The gRPC method.
+        method: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// `UNIMPLEMENTED`: the engine is too old for this call.
+    #[error("the Hatchet engine at {address} does not implement {method}; upgrade the engine")]
+    Unimplemented {
+        /// The engine address.
+        address: String,
+        /// The gRPC method.
+        method: &'static str,
+    },
+    /// Any other gRPC status (`INTERNAL`, `UNKNOWN`, `DEADLINE_EXCEEDED`, …); retryable.
+    #[error("{method} failed with {code:?}: {message}")]
+    Status {
+        /// The gRPC method.
+        method: &'static str,
+        /// The status code.
+        code: Code,
+        /// The engine's message.
+        message: String,
+    },
+    /// The engine answered something this client cannot use.
+    #[error("unexpected answer to {method}: {detail}")]
+    Protocol {
+        /// The gRPC method.
+        method: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A bulk trigger failed after some chunks were accepted; `triggered` holds their run ids, in order.
+    #[error("triggered only {} of {total} runs: {source}", triggered.len())]
+    PartiallyTriggered {
+        /// Run ids of the requests that were accepted (a prefix of the input).
+        triggered: Vec<RunId>,
+        /// Number of requests given.
+        total: usize,
+        /// Why the next chunk failed.
+        #[source]
+        source: Box<HatchetError>,
+    },
+    /// The request was refused before sending.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The background task of a [`RunWatcher`](crate::RunWatcher) ended before delivering a result.
+    #[error("the run watcher stopped before the run finished")]
+    WatcherStopped,
+}
+
+/// A request the client refuses to send because the engine would reject or mishandle it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Hatchet needs JSON objects for inputs, outputs and metadata.
+    #[error("{what} must be a JSON object, not {found}")]
+    NotAnObject {
+        /// What was checked, e.g. "workflow input".
+        what: &'static str,
+        /// The JSON type found instead.
+        found: &'static str,
+    },
+    /// The engine rejects `\u0000` in JSON (PostgreSQL cannot store it).
+    #[error("{what} contains a NUL character (\\u0000), which Hatchet rejects")]
+    ContainsNul {
+        /// What was checked.
+        what: &'static str,
+    },
+    /// Serialization failed.
+    #[error("cannot serialize {what} to JSON: {source}")]
+    Serialize {
+        /// What was serialized.
+        what: &'static str,
+        /// The serde error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// Names must match `^[a-zA-Z0-9.\-_]+$`.
+    #[error("{what} {name:?} is not a valid Hatchet name; use only letters, digits, '.', '-' and '_'")]
+    InvalidName {
+        /// What kind of name.
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+    },
+    /// A number outside what Hatchet accepts.
+    #[error("{what} must be between {min} and {max}, not {value}")]
+    OutOfRange {
+        /// What was checked.
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+        /// Smallest allowed value.
+        min: String,
+        /// Largest allowed value.
+        max: String,
+    },
+    /// Not a run id the engine could have issued (a UUID).
+    #[error("{run:?} is not a Hatchet run id (a UUID)")]
+    InvalidRunId {
+        /// The rejected id.
+        run: String,
+    },
+    /// One request alone exceeds the engine's message size.
+    #[error(
+        "trigger request {index} is {bytes} bytes, more than the {limit}-byte message limit; pass large inputs by reference (e.g. an object-store URI)"
+    )]
+    TooLarge {
+        /// Position in the input.
+        index: usize,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl HatchetError {
+    /// Maps a gRPC status of `method` (e.g. `"Dispatcher/Register"`) to an error.
+    pub(crate) fn from_status(status: &tonic::Status, method: &'static str, address: &str) -> Self {
+        // Transport failures arrive as a generic message with the cause in the source chain.
+        let message = match std::error::Error::source(status).map(chain) {
+            Some(cause) if cause.contains(status.message()) => cause,
+            Some(cause) => format!("{}: {cause}", status.message()),
+            None => status.message().to_owned(),
+        };
+        match status.code() {
+            Code::Unauthenticated => Self::Unauthenticated { method, message },
+            Code::PermissionDenied => Self::PermissionDenied { method, message },
+            Code::Unavailable => Self::Unavailable { address: address.to_owned(), method, message },
+            Code::InvalidArgument => Self::InvalidArgument { method, message },
+            Code::NotFound => Self::NotFound { method, message },
+            Code::AlreadyExists => Self::AlreadyExists { method, message },
+            Code::ResourceExhausted => Self::ResourceExhausted { method, message },
+            Code::FailedPrecondition => Self::FailedPrecondition { method, message },
+            Code::Unimplemented => Self::Unimplemented { address: address.to_owned(), method },
+            code => Self::Status { method, code, message },
+        }
+    }
+
+    /// Whether trying again later can succeed. Permanent: the token, permissions, invalid or unknown
+    /// requests, missing engine features, and requests refused before sending (the classification of
+    /// Hatchet's own SDKs). Everything else (unreachable engine, rate limits, internal errors) is
+    /// transient. `NOT_FOUND` is permanent here; callers that just created the id may retry it.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::Unavailable { .. }
+            | Self::ResourceExhausted { .. }
+            | Self::FailedPrecondition { .. }
+            | Self::Status { .. } => true,
+            Self::PartiallyTriggered { source, .. } => source.is_retryable(),
+            Self::TlsFile { .. }
+            | Self::Unauthenticated { .. }
+            | Self::PermissionDenied { .. }
+            | Self::InvalidArgument { .. }
+            | Self::NotFound { .. }
+            | Self::AlreadyExists { .. }
+            | Self::Unimplemented { .. }
+            | Self::Protocol { .. }
+            | Self::Request(_)
+            | Self::WatcherStopped => false,
+        }
+    }
+
+    /// The gRPC status code, when the engine answered with one.
+    pub fn code(&self) -> Option<Code> {
+        Some(match self {
+            Self::Unauthenticated { .. } => Code::Unauthenticated,
+            Self::PermissionDenied { .. } => Code::PermissionDenied,
+            Self::Unavailable { .. } => Code::Unavailable,
+            Self::InvalidArgument { .. } => Code::InvalidArgument,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::AlreadyExists { .. } => Code::AlreadyExists,
+            Self::ResourceExhausted { .. } => Code::ResourceExhausted,
+            Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::Unimplemented { .. } => Code::Unimplemented,
+            Self::Status { code, .. } => *code,
+            Self::PartiallyTriggered { source, .. } => return source.code(),
+            _ => return None,
+        })
+    }
+}
+
+/// The error and its sources, joined with ": " (transport errors hide the useful part in the chain).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Status;
+
+    use super::*;
+
+    const ADDRESS: &str = "127.0.0.1:7077";
+
+    fn map(status: Status) -> HatchetError {
+        HatchetError::from_status(&status, "Dispatcher/Register", ADDRESS)
+    }
+
+    #[test]
+    fn maps_statuses_to_messages_that_say_what_to_do() {
+        let err = map(Status::unauthenticated("invalid token"));
+        assert_eq!(
+            err.to_string(),
+            "the Hatchet token was rejected; create a new one (Dispatcher/Register: invalid token)"
+        );
+        let err = map(Status::unavailable("tcp connect error"));
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the Hatchet engine at 127.0.0.1:7077 (Dispatcher/Register: tcp connect error)"
+        );
+        let err = map(Status::unimplemented(""));
+        assert_eq!(
+            err.to_string(),
+            "the Hatchet engine at 127.0.0.1:7077 does not implement Dispatcher/Register; upgrade the engine"
+        );
+        assert!(matches!(map(Status::internal("boom")), HatchetError::Status { code: Code::Internal, .. }));
+    }
+
+    #[test]
+    fn classifies_retryable_like_the_sdks() {
+        let retryable = [
+            Code::Unavailable,
+            Code::ResourceExhausted,
+            Code::Internal,
+            Code::Unknown,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+            Code::FailedPrecondition,
+            Code::Cancelled,
+        ];
+        let permanent = [
+            Code::Unimplemented,
+            Code::InvalidArgument,
+            Code::AlreadyExists,
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::NotFound,
+        ];
+        for code in retryable {
+            let err = map(Status::new(code, "x"));
+            assert!(err.is_retryable(), "{code:?}");
+            assert_eq!(err.code(), Some(code));
+        }
+        for code in permanent {
+            let err = map(Status::new(code, "x"));
+            assert!(!err.is_retryable(), "{code:?}");
+            assert_eq!(err.code(), Some(code));
+        }
+        let partial = HatchetError::PartiallyTriggered {
+            triggered: vec![RunId::from("a")],
+            total: 3,
+            source: Box::new(map(Status::unavailable("down"))),
+        };
+        assert!(partial.is_retryable());
+        assert!(partial.to_string().starts_with("triggered only 1 of 3 runs: cannot reach"));
+        assert!(!HatchetError::from(RequestError::ContainsNul { what: "workflow input" }).is_retryable());
+    }
+}
