@@ -111,7 +111,8 @@ impl Scythe {
         let allocation = Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?);
         // specs.pq and the manifest are written while the specs run from memory.
         let committing = {
-            let (store, allocation, input) = (self.store.clone(), Arc::clone(&allocation), experiment.schema().input().clone());
+            let (store, allocation, input) =
+                (self.store.clone(), Arc::clone(&allocation), experiment.schema().input().clone());
             tokio::spawn(async move { commit(&store, &allocation, &input).await })
         };
         tracing::info!(run = %allocation.layout.run(), folder = %self.store.uri(&allocation.layout.run_dir()), "allocated");
