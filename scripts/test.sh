@@ -23,9 +23,13 @@ export SCYTHE_PYTHON="$venv/bin/python"
 
 step "a real Hatchet engine on loopback (for scythe-hatchet's integration test)"
 bash "$root/scripts/hatchet-engine.sh" install
-trap 'bash "$root/scripts/hatchet-engine.sh" stop >/dev/null 2>&1 || true' EXIT
+trap 'bash "$root/scripts/hatchet-engine.sh" stop >/dev/null 2>&1 || true; bash "$root/scripts/cloud-emulators.sh" stop >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC1090
 . "$(bash "$root/scripts/hatchet-engine.sh" start)"
+
+step "Azure and GCS emulators on loopback (Azurite from npm, fake-gcs-server from the Go proxy)"
+bash "$root/scripts/cloud-emulators.sh" start
+eval "$(bash "$root/scripts/cloud-emulators.sh" env)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -171,26 +171,24 @@ impl FileCache {
             return Ok(local);
         }
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        let bucket_store = match store.location() {
-            StoreLocation::S3 { bucket } if scheme == "s3" && bucket == authority => store.clone(),
-            _ if scheme == "s3" => self.bucket(authority)?,
-            _ => {
-                return Err(Error::Artifacts(format!(
-                    "{scheme}:// input files are not supported yet; use s3:// or http(s)://"
-                )));
-            }
-        };
+        let root = format!("{scheme}://{authority}");
+        // The run's own store when the file is in it, else a store for that bucket from the
+        // environment's credentials.
+        let bucket_store =
+            if store.location().uri("") == format!("{root}/") { store.clone() } else { self.bucket(&root)? };
         bucket_store.download_file(path, &local).await?;
         Ok(local)
     }
 
-    fn bucket(&self, bucket: &str) -> Result<Store, Error> {
+    /// A store for `scheme://bucket` (S3, GCS or Azure), opened once.
+    fn bucket(&self, root: &str) -> Result<Store, Error> {
         let mut buckets = lock(&self.buckets);
-        if let Some(store) = buckets.get(bucket) {
+        if let Some(store) = buckets.get(root) {
             return Ok(store.clone());
         }
-        let store = Store::open(StoreLocation::S3 { bucket: bucket.to_owned() }, "")?;
-        buckets.insert(bucket.to_owned(), store.clone());
+        let (location, _) = StoreLocation::parse(root)?;
+        let store = Store::open(location, "")?;
+        buckets.insert(root.to_owned(), store.clone());
         Ok(store)
     }
 

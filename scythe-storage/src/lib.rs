@@ -1,9 +1,11 @@
 //! Scythe's object storage: one [`Store`] over `object_store` for the local folder (default),
-//! memory (tests) and cloud buckets, plus streaming Parquet I/O.
+//! memory (tests) and cloud buckets (S3, Google Cloud Storage, Azure Blob Storage), plus streaming
+//! Parquet I/O.
 //!
 //! Keys are `/`-separated and relative to the store's root; a run's keys come from
 //! `scythe_core::layout::RunLayout`. Nothing in the layout depends on the backend.
 
+mod backends;
 mod error;
 mod location;
 mod parquet_io;

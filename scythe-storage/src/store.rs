@@ -2,40 +2,25 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::RetryConfig;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::StoreError;
+use crate::backends::open_backend;
+use crate::error::{Access, StoreError};
 use crate::location::StoreLocation;
 
 /// Files at least this large are uploaded in parts.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 
-/// Retries of transient failures: exponential backoff from 250 ms to 15 s, for up to five
-/// minutes, so a storage outage of a few minutes delays a run instead of failing it.
-fn retry_config() -> RetryConfig {
-    RetryConfig {
-        backoff: object_store::BackoffConfig {
-            init_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(15),
-            base: 2.0,
-        },
-        max_retries: 40,
-        retry_timeout: Duration::from_secs(5 * 60),
-    }
-}
-
 /// A storage location with a key prefix: where runs are written and read.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows the location and prefix only, never the backend's credentials.
+#[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     location: StoreLocation,
@@ -45,47 +30,40 @@ pub struct Store {
 impl Store {
     /// Opens a location; `prefix` is prepended to experiment folders (may be empty).
     ///
-    /// A local folder is created if missing. S3 reads the standard `AWS_*` variables
-    /// (credentials, region, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
+    /// A local folder is created if missing. Cloud buckets read their standard variables:
+    /// S3 `AWS_*` (credentials, region, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`), GCS `GOOGLE_*`
+    /// (`GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, ...), Azure `AZURE_*`
+    /// (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_STORAGE_USE_EMULATOR`, ...).
     pub fn open(location: StoreLocation, prefix: impl Into<String>) -> Result<Self, StoreError> {
         Self::open_with_options(location, prefix, std::iter::empty::<(&str, &str)>())
     }
 
-    /// Like [`Store::open`], with backend options on top of the environment: for S3 the
-    /// `object_store` keys such as `aws_endpoint`, `aws_access_key_id`, `aws_secret_access_key`,
-    /// `aws_region`, `aws_allow_http`, `aws_virtual_hosted_style_request`.
+    /// Like [`Store::open`], with backend options on top of the environment: `object_store`
+    /// config keys such as
+    /// - S3: `aws_endpoint`, `aws_access_key_id`, `aws_secret_access_key`, `aws_region`,
+    ///   `aws_allow_http`, `aws_virtual_hosted_style_request`;
+    /// - GCS: `google_service_account`, `google_service_account_key`,
+    ///   `google_application_credentials`, `google_bearer_token`, `google_base_url`. An emulator
+    ///   such as fake-gcs-server takes a service-account key `{"gcs_base_url": "http://…",
+    ///   "disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""}`
+    ///   (`google_skip_signature` is not enough: object_store 0.14 still fetches a token for
+    ///   uploads);
+    /// - Azure: `azure_storage_account_name`, `azure_storage_account_key`,
+    ///   `azure_storage_sas_key`, `azure_storage_endpoint` (with the account in the path for
+    ///   path-style servers: `http://127.0.0.1:10000/devstoreaccount1`), `azure_allow_http`, or
+    ///   `azure_storage_use_emulator` for Azurite at `AZURITE_BLOB_STORAGE_URL` with its
+    ///   well-known account.
     ///
     /// Transient failures (timeouts, 5xx, throttling, refused connections) are retried with
     /// exponential backoff for up to 5 minutes; permanent ones (bad credentials, missing bucket)
-    /// fail at once.
+    /// fail at once. Errors name the location and unknown option keys, never option values.
     pub fn open_with_options<K: AsRef<str>, V: Into<String>>(
         location: StoreLocation,
         prefix: impl Into<String>,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self, StoreError> {
-        let config = |reason: String| StoreError::Config { location: location.to_string(), reason };
-        let (inner, location): (Arc<dyn ObjectStore>, StoreLocation) = match location {
-            StoreLocation::Local(ref root) => {
-                std::fs::create_dir_all(root).map_err(|error| config(error.to_string()))?;
-                let root = std::path::absolute(root).map_err(|error| config(error.to_string()))?;
-                let store = LocalFileSystem::new_with_prefix(&root).map_err(|error| config(error.to_string()))?;
-                (Arc::new(store), StoreLocation::Local(root))
-            }
-            StoreLocation::Memory => (Arc::new(InMemory::new()), StoreLocation::Memory),
-            StoreLocation::S3 { ref bucket } => {
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .with_retry(retry_config());
-                for (key, value) in options {
-                    let key: AmazonS3ConfigKey =
-                        key.as_ref().parse().map_err(|_| config(format!("unknown S3 option `{}`", key.as_ref())))?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder.build().map_err(|error| config(error.to_string()))?;
-                (Arc::new(store), location.clone())
-            }
-        };
+        let options = options.into_iter().map(|(key, value)| (key.as_ref().to_owned(), value.into())).collect();
+        let (inner, location) = open_backend(location, options)?;
         Ok(Self { inner, location, prefix: prefix.into().trim_matches('/').to_owned() })
     }
 
@@ -117,7 +95,8 @@ impl Store {
         &self.inner
     }
 
-    /// The URI of `key`, e.g. `s3://bucket/key` or `file:///root/key`.
+    /// The URI of `key`, e.g. `s3://bucket/key`, `gs://bucket/key`, `az://container/key` or
+    /// `file:///root/key`.
     pub fn uri(&self, key: &str) -> String {
         self.location.uri(key)
     }
@@ -145,7 +124,7 @@ impl Store {
             .put(&path, PutPayload::from_bytes(bytes.into()))
             .await
             .map(drop)
-            .map_err(|error| StoreError::backend(self.uri(key), error))
+            .map_err(|error| self.failed(key, Access::Write, error))
     }
 
     /// Writes `bytes` to `key` only if nothing is there; `Ok(false)` if something was.
@@ -155,24 +134,25 @@ impl Store {
         match self.inner.put_opts(&path, PutPayload::from_bytes(bytes.into()), options).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(error) => Err(StoreError::backend(self.uri(key), error)),
+            Err(error) => Err(self.failed(key, Access::Write, error)),
         }
     }
 
     /// Reads the whole object at `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
-        let backend = |error| StoreError::backend(self.uri(key), error);
-        self.inner.get(&path).await.map_err(backend)?.bytes().await.map_err(backend)
+        let failed = |error| self.failed(key, Access::Read, error);
+        self.inner.get(&path).await.map_err(failed)?.bytes().await.map_err(failed)
     }
 
-    /// The object's metadata, or `None` if it does not exist.
+    /// The object's metadata, or `None` if it does not exist (a HEAD request cannot tell a
+    /// missing object from a missing bucket).
     pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         let path = self.path(key)?;
         match self.inner.head(&path).await {
             Ok(meta) => Ok(Some(meta)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(error) => Err(StoreError::backend(self.uri(key), error)),
+            Err(error) => Err(self.failed(key, Access::Read, error)),
         }
     }
 
@@ -184,7 +164,7 @@ impl Store {
     /// Every object under `prefix` (recursively).
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         let path = self.path(prefix)?;
-        self.inner.list(Some(&path)).try_collect().await.map_err(|error| StoreError::backend(self.uri(prefix), error))
+        self.inner.list(Some(&path)).try_collect().await.map_err(|error| self.failed(prefix, Access::Read, error))
     }
 
     /// The names of the "folders" directly under `prefix`.
@@ -194,7 +174,7 @@ impl Store {
             .inner
             .list_with_delimiter(path.as_ref())
             .await
-            .map_err(|error| StoreError::backend(self.uri(prefix), error))?;
+            .map_err(|error| self.failed(prefix, Access::Read, error))?;
         Ok(listing.common_prefixes.iter().filter_map(|dir| dir.filename().map(str::to_owned)).collect())
     }
 
@@ -203,12 +183,14 @@ impl Store {
         let path = self.path(key)?;
         match self.inner.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(StoreError::backend(self.uri(key), error)),
+            Err(error) => Err(self.failed(key, Access::Write, error)),
         }
     }
 
-    /// Uploads a local file to `key`, in parts when it is large.
+    /// Uploads a local file to `key`, in parts when it is large (an unfinished multipart
+    /// upload is aborted).
     pub async fn upload_file(&self, local: &Path, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
         let local_error = |source| StoreError::LocalIo { path: local.display().to_string(), source };
         let size = tokio::fs::metadata(local).await.map_err(local_error)?.len();
         if size < MULTIPART_THRESHOLD {
@@ -216,7 +198,7 @@ impl Store {
             return self.put(key, bytes).await;
         }
         let mut file = tokio::fs::File::open(local).await.map_err(local_error)?;
-        let mut writer = object_store::buffered::BufWriter::new(Arc::clone(&self.inner), self.path(key)?);
+        let mut writer = object_store::buffered::BufWriter::new(Arc::clone(&self.inner), path);
         let copied = tokio::io::copy(&mut file, &mut writer).await;
         let finished = match copied {
             Ok(_) => writer.shutdown().await,
@@ -225,27 +207,62 @@ impl Store {
                 Err(error)
             }
         };
-        finished
-            .map_err(|source| StoreError::LocalIo { path: format!("{} -> {}", local.display(), self.uri(key)), source })
+        finished.map_err(|error| match storage_error(error) {
+            Ok(error) => self.failed(key, Access::Write, error),
+            Err(error) => local_error(error),
+        })
     }
 
-    /// Downloads `key` into the local file `local` (written to a temporary file, then renamed).
+    /// Downloads `key` into the local file `local` (written to a temporary file, then renamed;
+    /// nothing is left behind on failure).
     pub async fn download_file(&self, key: &str, local: &Path) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        let backend = |error| StoreError::backend(self.uri(key), error);
+        let failed = |error| self.failed(key, Access::Read, error);
         let local_error = |source| StoreError::LocalIo { path: local.display().to_string(), source };
+        let mut stream = self.inner.get(&path).await.map_err(failed)?.into_stream();
         if let Some(parent) = local.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(local_error)?;
         }
         let partial = local.with_extension(format!("partial-{}", std::process::id()));
-        let mut file = tokio::fs::File::create(&partial).await.map_err(local_error)?;
-        let mut stream = self.inner.get(&path).await.map_err(backend)?.into_stream();
-        while let Some(chunk) = stream.try_next().await.map_err(backend)? {
-            file.write_all(&chunk).await.map_err(local_error)?;
+        let written = async {
+            let mut file = tokio::fs::File::create(&partial).await.map_err(local_error)?;
+            while let Some(chunk) = stream.try_next().await.map_err(failed)? {
+                file.write_all(&chunk).await.map_err(local_error)?;
+            }
+            file.flush().await.map_err(local_error)?;
+            drop(file);
+            tokio::fs::rename(&partial, local).await.map_err(local_error)
         }
-        file.flush().await.map_err(local_error)?;
-        drop(file);
-        tokio::fs::rename(&partial, local).await.map_err(local_error)
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        written
+    }
+
+    /// The error for a failed request on `key`, telling a missing bucket from a missing object.
+    fn failed(&self, key: &str, access: Access, error: object_store::Error) -> StoreError {
+        StoreError::backend(&self.location, self.uri(key), access, error)
+    }
+}
+
+/// The `object_store` error inside an I/O error from `BufWriter` (how it reports storage
+/// failures), or the I/O error itself.
+fn storage_error(error: std::io::Error) -> Result<object_store::Error, std::io::Error> {
+    if !error.get_ref().is_some_and(|inner| inner.is::<object_store::Error>()) {
+        return Err(error);
+    }
+    let kind = error.kind();
+    match error.into_inner().map(|inner| inner.downcast::<object_store::Error>()) {
+        Some(Ok(error)) => Ok(*error),
+        Some(Err(inner)) => Err(std::io::Error::new(kind, inner)),
+        None => Err(kind.into()),
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("location", &self.location).field("prefix", &self.prefix).finish()
     }
 }
 
