@@ -44,6 +44,15 @@ grep -q "complete" "$work/runs.txt"
 for table in scalars failures monthly result_file_refs; do
   test -s "$work/download/$(sed -n 's|^run *||p' "$work/out.txt")/$table.pq"
 done
+# Allocate once, run shards in separate processes (as on separate machines sharing storage), gather.
+sharded="$("$bin" --storage "$work/sharded" allocate simulate --specs "$work/specs.csv")"
+"$bin" --storage "$work/sharded" work "$sharded" --shard 0/2 --workers 1 &
+"$bin" --storage "$work/sharded" work "$sharded" --shard 1/2 --workers 1 &
+wait
+"$bin" --storage "$work/sharded" gather "$sharded" | tee "$work/gathered.txt"
+grep -q "199 succeeded, 1 failed, 0 missing" "$work/gathered.txt"
+"$bin" --storage "$work/sharded" status "$sharded" | grep -q "state:     complete"
+
 # The experiment's schema, as written to experiment_io_spec.yml.
 "$bin" schema simulate | grep -q "title: ExperimentIO"
 

@@ -49,6 +49,34 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// Validate specs and allocate a run without running it (then `work` shards of it, `gather`).
+    Allocate {
+        /// The experiment's name.
+        experiment: String,
+        /// Specs file: .pq/.parquet, .csv or .jsonl.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        specs: Option<PathBuf>,
+        /// Draw this many specs from the experiment's sampler instead.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Seed for --sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
+        #[arg(long, default_value = "bump-major")]
+        version: VersionStrategy,
+    },
+    /// Run one shard of an allocated run (specs without a result yet); safe to repeat.
+    Work {
+        /// The run.
+        run: String,
+        /// Shard `I/N` (0-based I): the I-th of N contiguous parts of the specs. Default: all.
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+        /// Worker threads.
+        #[arg(long)]
+        workers: Option<usize>,
+    },
     /// Run the specs of an interrupted run that have no result yet, then gather.
     Resume {
         /// `<experiment>/<vX.Y.Z>/<timestamp>` or `<experiment>/latest`.
@@ -134,18 +162,29 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         Ok(settings)
     };
     match cli.command {
+        Command::Allocate { experiment, specs, sample, seed, version } => {
+            let registered = app.find(&experiment)?;
+            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
+            let run = Scythe::new(store).allocate_registered(registered, &specs, version).await?;
+            println!("{run}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Work { run, shard, workers } => {
+            let id = find_run(&store, &run).await?;
+            let registered = app.find(id.experiment())?;
+            let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
+            let rows = shard.rows(n_specs);
+            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let report = scythe.work_registered(registered, &id, rows.clone()).await?;
+            println!(
+                "{id}: specs {}..{}: ran {} ({} succeeded, {} failed) in {:.2?}",
+                rows.start, rows.end, report.ran, report.succeeded, report.failed, report.run_time
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Scatter { experiment, specs, sample, seed, version, workers } => {
             let registered = app.find(&experiment)?;
-            let specs = match (specs, sample) {
-                (Some(path), _) => Specs::file(path),
-                (None, Some(n)) => {
-                    let sampler = app.samplers.get(&experiment).ok_or_else(|| {
-                        Error::Settings(format!("experiment `{experiment}` has no sampler; pass --specs FILE"))
-                    })?;
-                    sampler(n, seed)?
-                }
-                (None, None) => return Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
-            };
+            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
             print_report(&report);
@@ -162,9 +201,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         Command::Gather { run } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
-            let layout = RunLayout::new(store.prefix(), id.clone());
-            let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
-            let summary = crate::gather::gather(&store, registered.schema(), &layout, n_specs, None).await?;
+            let summary = Scythe::new(store).gather_registered(registered, &id).await?;
             println!("{id}: {} succeeded, {} failed, {} missing", summary.succeeded, summary.failed, summary.missing);
             Ok(ExitCode::SUCCESS)
         }
@@ -235,6 +272,54 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
+fn choose_specs(
+    app: &App,
+    experiment: &str,
+    specs: Option<PathBuf>,
+    sample: Option<usize>,
+    seed: u64,
+) -> Result<Specs, Error> {
+    match (specs, sample) {
+        (Some(path), _) => Ok(Specs::file(path)),
+        (None, Some(n)) => {
+            let sampler = app.samplers.get(experiment).ok_or_else(|| {
+                Error::Settings(format!("experiment `{experiment}` has no sampler; pass --specs FILE"))
+            })?;
+            sampler(n, seed)
+        }
+        (None, None) => Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
+    }
+}
+
+/// `I/N`: the I-th (0-based) of N contiguous shards of a run's specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// The sort indexes of this shard among `n_specs`.
+    fn rows(self, n_specs: u64) -> std::ops::Range<u64> {
+        let bound = |i: u64| (u128::from(n_specs) * u128::from(i) / u128::from(self.count)) as u64;
+        bound(self.index)..bound(self.index + 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || format!("`{text}` is not a shard; write I/N with 0 <= I < N, like 3/10");
+        let (index, count) = text.split_once('/').ok_or_else(error)?;
+        let (index, count): (u64, u64) = (index.parse().map_err(|_| error())?, count.parse().map_err(|_| error())?);
+        if count == 0 || index >= count {
+            return Err(error());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
 fn print_report(report: &RunReport) {
     let rate = report.ran as f64 / report.run_time.as_secs_f64().max(1e-9);
     println!("run        {}", report.run);
@@ -260,4 +345,21 @@ fn print_report(report: &RunReport) {
 
 fn exit_code(report: &RunReport) -> ExitCode {
     if report.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_spec_once() {
+        for n_specs in [0, 1, 7, 1000, 1001] {
+            let shards: Vec<_> = (0..7).map(|i| Shard { index: i, count: 7 }.rows(n_specs)).collect();
+            assert_eq!(shards[0].start, 0);
+            assert_eq!(shards[6].end, n_specs);
+            assert!(shards.windows(2).all(|pair| pair[0].end == pair[1].start));
+        }
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, count: 3 }));
+        assert!("3/3".parse::<Shard>().is_err() && "1/0".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
+    }
 }

@@ -50,8 +50,13 @@ pub(crate) struct SpecRows {
 
 impl SpecRows {
     pub(crate) fn new(batches: Vec<RecordBatch>) -> Self {
+        Self::starting_at(0, batches)
+    }
+
+    /// Specs whose first row has sort index `first`.
+    pub(crate) fn starting_at(first: u64, batches: Vec<RecordBatch>) -> Self {
         let mut offsets = Vec::with_capacity(batches.len());
-        let mut next = 0;
+        let mut next = first;
         for batch in &batches {
             offsets.push(next);
             next += batch.num_rows() as u64;

@@ -49,7 +49,7 @@ mod specs;
 pub use app::App;
 pub use error::Error;
 pub use gather::GatherSummary;
-pub use scythe::{RunReport, Scythe};
+pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};
 pub use scythe_core::{

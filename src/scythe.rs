@@ -50,6 +50,23 @@ pub struct RunReport {
     pub tables: BTreeMap<String, String>,
 }
 
+/// What [`Scythe::work`] did on its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkReport {
+    /// The run.
+    pub run: RunId,
+    /// The sort indexes it was asked to cover.
+    pub rows: Range<u64>,
+    /// Specs it ran (those without a result yet).
+    pub ran: u64,
+    /// Of those, how many succeeded.
+    pub succeeded: u64,
+    /// Of those, how many failed for good.
+    pub failed: u64,
+    /// Time spent running them.
+    pub run_time: Duration,
+}
+
 /// Scatters specs and reaps results on a store, with the embedded engine.
 #[derive(Debug, Clone)]
 pub struct Scythe {
@@ -91,7 +108,84 @@ impl Scythe {
 
     /// (Re)writes the final tables of `run` from its results.
     pub async fn gather<E: Experiment>(&self, run: &RunId) -> Result<GatherSummary, Error> {
-        let experiment = register::<E>()?;
+        self.gather_registered(register::<E>()?, run).await
+    }
+
+    /// Validates `specs` and allocates a run of `E` without running it (then run shards of it
+    /// with [`Scythe::work`], on as many machines as share the store, and [`Scythe::gather`]).
+    pub async fn allocate<E: Experiment>(&self, specs: Specs, version: VersionStrategy) -> Result<RunId, Error> {
+        self.allocate_registered(register::<E>()?, &specs, version).await
+    }
+
+    /// Runs the specs of `rows` (sort indexes) of an allocated run that have no result yet.
+    /// Safe to run again or concurrently with other shards: results are written idempotently.
+    pub async fn work<E: Experiment>(&self, run: &RunId, rows: Range<u64>) -> Result<WorkReport, Error> {
+        self.work_registered(register::<E>()?, run, rows).await
+    }
+
+    pub(crate) async fn allocate_registered(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+    ) -> Result<RunId, Error> {
+        let valid = {
+            let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
+            load(specs, experiment.schema().input(), &check)?
+        };
+        let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        commit(&self.store, &allocation, experiment.schema().input()).await?;
+        Ok(allocation.layout.run().clone())
+    }
+
+    pub(crate) async fn work_registered(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+        rows: Range<u64>,
+    ) -> Result<WorkReport, Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let manifest = read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?;
+        let rows = rows.start.min(manifest.n_specs)..rows.end.min(manifest.n_specs);
+        let (pending, generation) = pending_ranges(&self.store, &layout, rows.clone()).await?;
+        let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
+        let specs = if todo == 0 {
+            SpecRows::new(Vec::new())
+        } else {
+            read_specs(&self.store, &layout, experiment.schema(), rows.clone()).await?
+        };
+        let progress = Progress::new(todo, self.engine.progress);
+        let execution = if todo == 0 {
+            crate::embedded::Execution { succeeded: 0, failed: 0, interrupted: false, elapsed: Default::default() }
+        } else {
+            execute(
+                experiment,
+                self.store.clone(),
+                layout,
+                Arc::new(specs),
+                pending,
+                generation,
+                &self.engine,
+                &progress,
+            )
+            .await?
+        };
+        progress.finish();
+        Ok(WorkReport {
+            run: run.clone(),
+            rows,
+            ran: execution.succeeded + execution.failed,
+            succeeded: execution.succeeded,
+            failed: execution.failed,
+            run_time: execution.elapsed,
+        })
+    }
+
+    pub(crate) async fn gather_registered(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+    ) -> Result<GatherSummary, Error> {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let n_specs =
             read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?.n_specs;
@@ -141,8 +235,8 @@ impl Scythe {
                 reason: format!("it belongs to experiment `{}`", manifest.experiment_name),
             });
         }
-        let (pending, generation) = pending_ranges(&self.store, &layout, manifest.n_specs).await?;
-        let specs = read_specs(&self.store, &layout, experiment.schema()).await?;
+        let (pending, generation) = pending_ranges(&self.store, &layout, 0..manifest.n_specs).await?;
+        let specs = read_specs(&self.store, &layout, experiment.schema(), 0..manifest.n_specs).await?;
         let plan = RunPlan { layout, specs, pending, generation, n_specs: manifest.n_specs, committing: None };
         self.execute_and_gather(experiment, plan).await
     }
@@ -229,7 +323,11 @@ struct RunPlan {
 }
 
 /// Sort-index ranges no part covers yet, and the generation a resume writes.
-async fn pending_ranges(store: &Store, layout: &RunLayout, n_specs: u64) -> Result<(Vec<Range<u64>>, u32), Error> {
+async fn pending_ranges(
+    store: &Store,
+    layout: &RunLayout,
+    within: Range<u64>,
+) -> Result<(Vec<Range<u64>>, u32), Error> {
     let mut covered: Vec<Range<u64>> = Vec::new();
     let mut generation = 0;
     for table in [SCALARS, FAILURES] {
@@ -240,25 +338,30 @@ async fn pending_ranges(store: &Store, layout: &RunLayout, n_specs: u64) -> Resu
     }
     covered.sort_by_key(|r| (r.start, r.end));
     let mut pending = Vec::new();
-    let mut next = 0;
+    let mut next = within.start;
     for range in covered {
-        if range.start > next {
-            pending.push(next..range.start.min(n_specs));
+        if range.start > next && next < within.end {
+            pending.push(next..range.start.min(within.end));
         }
         next = next.max(range.end);
     }
-    if next < n_specs {
-        pending.push(next..n_specs);
+    if next < within.end {
+        pending.push(next..within.end);
     }
     Ok((pending, generation))
 }
 
 /// Reads a run's `specs.pq` back as conformed input batches.
-async fn read_specs(store: &Store, layout: &RunLayout, schema: &ExperimentSchema) -> Result<SpecRows, Error> {
-    let batches: Vec<RecordBatch> =
-        store.read_parquet(&layout.specs(), 64 * 1024).await?.try_collect().await.map_err(|source| {
-            Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&layout.specs()), source })
-        })?;
+async fn read_specs(
+    store: &Store,
+    layout: &RunLayout,
+    schema: &ExperimentSchema,
+    rows: Range<u64>,
+) -> Result<SpecRows, Error> {
+    let (stream, first_row) = store.read_parquet_rows(&layout.specs(), rows, 64 * 1024).await?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|source| {
+        Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&layout.specs()), source })
+    })?;
     let input_columns: Vec<usize> = match batches.first() {
         Some(batch) => {
             let names = schema.input().fields().iter().map(|f| f.name().as_str());
@@ -278,5 +381,5 @@ async fn read_specs(store: &Store, layout: &RunLayout, schema: &ExperimentSchema
         .iter()
         .map(|batch| batch.project(&input_columns).map_err(Error::arrow("reading specs.pq")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(SpecRows::new(projected))
+    Ok(SpecRows::starting_at(first_row, projected))
 }

@@ -393,3 +393,47 @@ async fn specs_come_from_parquet_json_lines_and_rust_values_alike() {
         [&from_code, &from_parquet, &from_json].iter().map(|r| r.run.version().to_string()).collect();
     assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_of_one_run_on_separate_workers_gather_like_a_scatter() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv: String = std::iter::once("x,mode,label\n".to_owned())
+        .chain((0..90).map(|i| format!("{},{},l{i}\n", i % 100, if i == 44 { "permanent" } else { "ok" })))
+        .collect();
+    let specs = write_csv(dir.path(), "specs.csv", &csv);
+    let scythe = Scythe::new(store(dir.path()));
+    let run = scythe.allocate::<probe>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap();
+    assert_eq!(
+        scythe::catalog::run_info(scythe.store(), run.clone()).await.unwrap().state,
+        scythe::catalog::RunState::Running
+    );
+
+    // Three "machines" share the store, each with its own range; one shard runs twice.
+    let shards = [0..30, 30..60, 60..90, 30..60];
+    let reports = futures::future::join_all(shards.iter().map(|rows| scythe.work::<probe>(&run, rows.clone()))).await;
+    let ran: u64 = reports.iter().map(|r| r.as_ref().unwrap().ran).sum();
+    assert!((90..=120).contains(&ran), "each spec runs at least once, a repeated shard at most twice: {ran}");
+    let again = scythe.work::<probe>(&run, 0..90).await.unwrap();
+    assert_eq!(again.ran, 0, "a finished range has nothing left to run");
+
+    let summary = scythe.gather::<probe>(&run).await.unwrap();
+    assert_eq!((summary.succeeded, summary.failed, summary.missing), (89, 1, 0));
+    let run_dir = dir.path().join("runs").join(run.to_string());
+    assert!(run_dir.join("final/summary.yml").is_file());
+    assert_eq!(
+        sort_indexes(&read_table(&run_dir.join("final/scalars.pq"))),
+        (0..90).filter(|i| *i != 44).collect::<Vec<u64>>()
+    );
+
+    // The same specs scattered in one go give the same scalars, row for row.
+    let scattered = scythe.scatter::<probe>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap();
+    let column = |dir: &Path, name: &str| -> Vec<f64> {
+        read_table(&dir.join("final/scalars.pq"))
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name(name).unwrap().as_primitive::<arrow::datatypes::Float64Type>().values().to_vec()
+            })
+            .collect()
+    };
+    assert_eq!(column(&run_dir, "doubled"), column(&local_dir(&scattered.folder), "doubled"));
+}

@@ -171,6 +171,35 @@ impl Store {
             .map_err(parquet)
     }
 
+    /// Streams rows `rows` (0-based row numbers) of a Parquet object, fetching only the row
+    /// groups that hold them. Returns the stream and the row number of its first row (the
+    /// start of the first row group read, at or before `rows.start`).
+    pub async fn read_parquet_rows(
+        &self,
+        key: &str,
+        rows: std::ops::Range<u64>,
+        batch_size: usize,
+    ) -> Result<(ParquetStream, u64), StoreError> {
+        let uri = self.uri(key);
+        let meta = self.head(key).await?.ok_or_else(|| StoreError::NotFound { uri: uri.clone() })?;
+        let reader = ObjectReader { store: Arc::clone(self.object_store()), path: meta.location, size: meta.size };
+        let parquet = |source| StoreError::Parquet { uri: uri.clone(), source };
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(parquet)?;
+        let mut groups = Vec::new();
+        let mut first_row = None;
+        let mut start = 0u64;
+        for (index, group) in builder.metadata().row_groups().iter().enumerate() {
+            let end = start + group.num_rows() as u64;
+            if end > rows.start && start < rows.end {
+                groups.push(index);
+                first_row.get_or_insert(start);
+            }
+            start = end;
+        }
+        let stream = builder.with_row_groups(groups).with_batch_size(batch_size).build().map_err(parquet)?;
+        Ok((stream, first_row.unwrap_or(rows.start)))
+    }
+
     /// Writes small batches as one Parquet object (one request).
     pub async fn put_parquet(
         &self,
