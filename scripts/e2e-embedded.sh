@@ -2,6 +2,8 @@
 # Runs the building-energy example on the embedded engine from a CSV of specs that holds one
 # physically impossible spec, then checks the run folder with pandas (tests/python/check_run.py).
 set -euo pipefail
+# test.sh exports a Hatchet token for other steps; these runs use the embedded engine.
+export SCYTHE_ENGINE=embedded
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"

@@ -3,6 +3,8 @@
 # scatter sampled specs into a bucket, list the runs, download the final tables and check them
 # with pandas.
 set -euo pipefail
+# test.sh exports a Hatchet token for other steps; these runs use the embedded engine.
+export SCYTHE_ENGINE=embedded
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"

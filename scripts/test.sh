@@ -46,5 +46,8 @@ bash "$root/scripts/e2e-embedded.sh"
 step "end to end: building-energy example on S3 (SeaweedFS from PyPI), read back with pandas"
 bash "$root/scripts/e2e-s3.sh"
 
+step "end to end: building-energy example on the Hatchet engine with worker processes"
+bash "$root/scripts/e2e-hatchet.sh"
+
 echo
 echo "all tests passed"

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use scythe_core::VersionStrategy;
@@ -48,7 +49,15 @@ enum Command {
         /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
         #[arg(long)]
         workers: Option<usize>,
+        /// embedded, hatchet, or auto: hatchet when HATCHET_CLIENT_TOKEN is set.
+        #[arg(long, env = "SCYTHE_ENGINE", default_value = "auto")]
+        engine: EngineChoice,
+        /// On hatchet: wait for the run to finish and print its summary.
+        #[arg(long)]
+        wait: bool,
     },
+    /// Serve this binary's experiments to a Hatchet engine (HATCHET_CLIENT_* settings).
+    Worker,
     /// Validate specs and allocate a run without running it (then `work` shards of it, `gather`).
     Allocate {
         /// The experiment's name.
@@ -182,7 +191,43 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scatter { experiment, specs, sample, seed, version, workers } => {
+        Command::Worker => {
+            let settings = crate::hatchet::WorkerSettings::from_env()?;
+            let scythe = Scythe::new(store).with_engine(crate::hatchet::leaf_engine(&EngineSettings::from_env()?));
+            crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scatter { experiment, specs, sample, seed, version, workers, engine: choice, wait }
+            if choice.is_hatchet() =>
+        {
+            let _ = workers;
+            let registered = app.find(&experiment)?;
+            let batch = registered.config().batch;
+            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
+            let scythe = Scythe::new(store.clone());
+            let run = scythe.allocate_registered(Arc::clone(&registered), &specs, version).await?;
+            let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
+            let client = crate::hatchet::connect().await?;
+            let root = crate::hatchet::trigger(&client, &run, n_specs, batch).await?;
+            println!("run        {run}");
+            println!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
+            println!("hatchet    {}", root.as_str());
+            if !wait {
+                println!("note       running on Hatchet workers: `status {run}` shows progress");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let started = std::time::Instant::now();
+            let output = crate::hatchet::wait(&client, root).await?;
+            println!(
+                "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
+                output.succeeded,
+                output.failed,
+                output.missing,
+                started.elapsed()
+            );
+            Ok(if output.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+        }
+        Command::Scatter { experiment, specs, sample, seed, version, workers, .. } => {
             let registered = app.find(&experiment)?;
             let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
@@ -268,6 +313,27 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let registered = app.find(&experiment)?;
             print!("{}", to_yaml("experiment_io_spec.yml", &registered.schema().io_spec())?);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Which engine runs a scatter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineChoice {
+    /// Hatchet when `HATCHET_CLIENT_TOKEN` is set, else embedded.
+    Auto,
+    /// The in-process pool.
+    Embedded,
+    /// A Hatchet engine and its workers.
+    Hatchet,
+}
+
+impl EngineChoice {
+    fn is_hatchet(self) -> bool {
+        match self {
+            EngineChoice::Auto => std::env::var_os("HATCHET_CLIENT_TOKEN").is_some_and(|t| !t.is_empty()),
+            EngineChoice::Embedded => false,
+            EngineChoice::Hatchet => true,
         }
     }
 }

@@ -85,6 +85,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Hatchet engine refused or failed a request (the message never holds the token).
+    #[error("hatchet: {0}")]
+    Hatchet(String),
     /// Settings are invalid.
     #[error("invalid setting: {0}")]
     Settings(String),

@@ -37,6 +37,7 @@ mod cli;
 mod embedded;
 mod error;
 mod gather;
+mod hatchet;
 mod manifest;
 mod parts;
 mod progress;

@@ -181,6 +181,38 @@ impl Scythe {
         })
     }
 
+    /// Records every spec of `rows` that has no result as failed with `reason` (a leaf task
+    /// that failed for good on a distributed run), so nothing is dropped silently.
+    pub(crate) async fn record_lost(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+        rows: Range<u64>,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let (pending, generation) = pending_ranges(&self.store, &layout, rows).await?;
+        let attempts = experiment.config().retries + 1;
+        let failures_table = crate::parts::table_specs(experiment.schema())
+            .pop()
+            .ok_or_else(|| Error::Settings("no failures table".to_owned()))?;
+        for range in pending {
+            let n = (range.end - range.start) as usize;
+            let columns: Vec<arrow::array::ArrayRef> = vec![
+                Arc::new(arrow::array::UInt64Array::from_iter_values(range.clone())),
+                Arc::new(arrow::array::StringArray::from_iter_values(std::iter::repeat_n("infrastructure", n))),
+                Arc::new(arrow::array::StringArray::from_iter_values(std::iter::repeat_n(reason, n))),
+                Arc::new(arrow::array::UInt32Array::from_iter_values(std::iter::repeat_n(attempts, n))),
+            ];
+            let batch = RecordBatch::try_new(failures_table.schema.clone(), columns)
+                .map_err(Error::arrow("recording lost specs"))?;
+            let part = scythe_core::layout::PartId { generation, start: range.start, end: range.end };
+            let key = layout.part(crate::parts::FAILURES, part);
+            self.store.put_parquet(&key, failures_table.schema.clone(), &[batch], &[]).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn gather_registered(
         &self,
         experiment: Arc<dyn Registered>,
