@@ -80,4 +80,15 @@ bash "$root/scripts/hatchet-engine.sh" restart-engine >/dev/null
 wait "$scatter"
 cat "$work/restart.txt"
 grep -q "3000 (3000 succeeded, 0 failed, 0 not run)" "$work/restart.txt"
+# Without --wait, scatter returns at once and `status` reports progress until the run completes.
+"$bin" scatter simulate --sample 600 --seed 2 --engine hatchet | tee "$work/nowait.txt"
+nowait="$(sed -n 's|^run *||p' "$work/nowait.txt")"
+for _ in $(seq 1 240); do
+  "$bin" status "$nowait" > "$work/status.txt"
+  grep -q "state:     complete" "$work/status.txt" && break
+  grep -q "progress:" "$work/status.txt"
+  sleep 0.5
+done
+cat "$work/status.txt"
+grep -q "succeeded: 600" "$work/status.txt"
 echo "e2e-hatchet: ok"

@@ -93,6 +93,28 @@ pub async fn run_info(store: &Store, id: RunId) -> Result<RunInfo, Error> {
     })
 }
 
+/// How many specs of a run already have a result (success or failure), from the names of its
+/// result parts (nothing is read but listings).
+pub async fn progress(store: &Store, id: &RunId) -> Result<u64, Error> {
+    let layout = RunLayout::new(store.prefix(), id.clone());
+    let mut ranges = Vec::new();
+    for table in [crate::parts::SCALARS, crate::parts::FAILURES] {
+        ranges.extend(
+            crate::gather::list_parts(store, &layout, table).await?.into_iter().map(|(part, _)| part.start..part.end),
+        );
+    }
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let (mut covered, mut next) = (0, 0);
+    for range in ranges {
+        let start = range.start.max(next);
+        if range.end > start {
+            covered += range.end - start;
+            next = range.end;
+        }
+    }
+    Ok(covered)
+}
+
 /// Reads a run's manifest, or `None` if allocation has not written it.
 pub(crate) async fn read_manifest(store: &Store, layout: &RunLayout) -> Result<Option<Manifest>, Error> {
     match store.head(&layout.manifest()).await? {

@@ -217,7 +217,21 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 return Ok(ExitCode::SUCCESS);
             }
             let started = std::time::Instant::now();
-            let output = crate::hatchet::wait(&client, root).await?;
+            let progress = crate::progress::Progress::new(n_specs, std::io::stderr().is_terminal());
+            let waiting = crate::hatchet::wait(&client, root);
+            tokio::pin!(waiting);
+            let output = loop {
+                tokio::select! {
+                    output = &mut waiting => break output,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                        if let Ok(done) = catalog::progress(&store, &run).await {
+                            progress.set(done, 0);
+                        }
+                    }
+                }
+            };
+            progress.finish();
+            let output = output?;
             println!(
                 "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
                 output.succeeded,
@@ -288,6 +302,13 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             println!("specs:     {}", info.n_specs);
             if let (Some(ok), Some(failed)) = (info.succeeded, info.failed) {
                 println!("succeeded: {ok}\nfailed:    {failed}");
+            } else if info.n_specs > 0 {
+                let done = catalog::progress(&store, &id).await?;
+                println!(
+                    "progress:  {done} of {} specs have a result ({:.1}%)",
+                    info.n_specs,
+                    100.0 * done as f64 / info.n_specs as f64
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
