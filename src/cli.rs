@@ -28,24 +28,31 @@ struct Cli {
     command: Command,
 }
 
+/// What a new run is: an experiment, its specs and its version.
+#[derive(Debug, clap::Args)]
+struct NewRun {
+    /// The experiment's name.
+    experiment: String,
+    /// Specs file: .pq/.parquet, .csv or .jsonl.
+    #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+    specs: Option<PathBuf>,
+    /// Draw this many specs from the experiment's sampler instead.
+    #[arg(long)]
+    sample: Option<usize>,
+    /// Seed for --sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
+    #[arg(long, default_value = "bump-major")]
+    version: VersionStrategy,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Allocate a versioned run of an experiment, run every spec and gather the results.
     Scatter {
-        /// The experiment's name.
-        experiment: String,
-        /// Specs file: .pq/.parquet, .csv or .jsonl.
-        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
-        specs: Option<PathBuf>,
-        /// Draw this many specs from the experiment's sampler instead.
-        #[arg(long)]
-        sample: Option<usize>,
-        /// Seed for --sample.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
-        #[arg(long, default_value = "bump-major")]
-        version: VersionStrategy,
+        #[command(flatten)]
+        run: NewRun,
         /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
         #[arg(long)]
         workers: Option<usize>,
@@ -60,20 +67,8 @@ enum Command {
     Worker,
     /// Validate specs and allocate a run without running it (then `work` shards of it, `gather`).
     Allocate {
-        /// The experiment's name.
-        experiment: String,
-        /// Specs file: .pq/.parquet, .csv or .jsonl.
-        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
-        specs: Option<PathBuf>,
-        /// Draw this many specs from the experiment's sampler instead.
-        #[arg(long)]
-        sample: Option<usize>,
-        /// Seed for --sample.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
-        #[arg(long, default_value = "bump-major")]
-        version: VersionStrategy,
+        #[command(flatten)]
+        run: NewRun,
     },
     /// Run one shard of an allocated run (specs without a result yet); safe to repeat.
     Work {
@@ -171,10 +166,10 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         Ok(settings)
     };
     match cli.command {
-        Command::Allocate { experiment, specs, sample, seed, version } => {
-            let registered = app.find(&experiment)?;
-            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
-            let run = Scythe::new(store).allocate_registered(registered, &specs, version).await?;
+        Command::Allocate { run: new } => {
+            let registered = app.find(&new.experiment)?;
+            let specs = choose_specs(&app, &new)?;
+            let run = Scythe::new(store).allocate_registered(registered, &specs, new.version).await?;
             println!("{run}");
             Ok(ExitCode::SUCCESS)
         }
@@ -197,15 +192,12 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scatter { experiment, specs, sample, seed, version, workers, engine: choice, wait }
-            if choice.is_hatchet() =>
-        {
-            let _ = workers;
-            let registered = app.find(&experiment)?;
+        Command::Scatter { run: new, engine: choice, wait, .. } if choice.is_hatchet() => {
+            let registered = app.find(&new.experiment)?;
             let batch = registered.config().batch;
-            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
+            let specs = choose_specs(&app, &new)?;
             let scythe = Scythe::new(store.clone());
-            let run = scythe.allocate_registered(Arc::clone(&registered), &specs, version).await?;
+            let run = scythe.allocate_registered(Arc::clone(&registered), &specs, new.version).await?;
             let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
             let client = crate::hatchet::connect().await?;
             let root = crate::hatchet::trigger(&client, &run, n_specs, batch).await?;
@@ -241,9 +233,10 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             );
             Ok(if output.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
         }
-        Command::Scatter { experiment, specs, sample, seed, version, workers, .. } => {
-            let registered = app.find(&experiment)?;
-            let specs = choose_specs(&app, &experiment, specs, sample, seed)?;
+        Command::Scatter { run: new, workers, .. } => {
+            let registered = app.find(&new.experiment)?;
+            let specs = choose_specs(&app, &new)?;
+            let version = new.version;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
             print_report(&report);
@@ -359,20 +352,15 @@ impl EngineChoice {
     }
 }
 
-fn choose_specs(
-    app: &App,
-    experiment: &str,
-    specs: Option<PathBuf>,
-    sample: Option<usize>,
-    seed: u64,
-) -> Result<Specs, Error> {
-    match (specs, sample) {
+fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {
+    let experiment = &new.experiment;
+    match (&new.specs, new.sample) {
         (Some(path), _) => Ok(Specs::file(path)),
         (None, Some(n)) => {
             let sampler = app.samplers.get(experiment).ok_or_else(|| {
                 Error::Settings(format!("experiment `{experiment}` has no sampler; pass --specs FILE"))
             })?;
-            sampler(n, seed)
+            sampler(n, new.seed)
         }
         (None, None) => Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
     }
