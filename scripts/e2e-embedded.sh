@@ -5,28 +5,11 @@ set -euo pipefail
 # test.sh exports a Hatchet token for other steps; these runs use the embedded engine.
 export SCYTHE_ENGINE=embedded
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
-python="${SCYTHE_PYTHON:-$cache/venv/bin/python}"
-work="$(mktemp -d)"
+# shellcheck source=scripts/e2e-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-common.sh"
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet -p building-energy
-bin="$CARGO_TARGET_DIR/release/building-energy"
-weather="$root/examples/building_energy/weather"
-
-# 200 sampled specs as CSV, then spec 57 made impossible (heating setpoint above cooling).
-{
-  echo "wall_r_value,window_ratio,window_u,heating_setpoint_c,cooling_setpoint_c,infiltration_ach,thermal_mass_kj_m2k,floor_area_m2,internal_gains_w_m2,weather,hourly_trace"
-  for i in $(seq 0 199); do
-    climates=(boston phoenix oslo)
-    heat=$(( 16 + i % 6 )); cool=$(( 24 + i % 5 ))
-    [ "$i" -eq 57 ] && heat=23 && cool=22
-    trace=false; [ $(( i % 25 )) -eq 0 ] && trace=true
-    echo "$(( 1 + i % 9 )).5,0.$(( 1 + i % 8 )),$(( 1 + i % 5 )).2,$heat,$cool,0.$(( 2 + i % 7 )),$(( 50 + i )),$(( 100 + 7 * i )),$(( i % 20 )),$weather/${climates[$(( i % 3 ))]}.csv,$trace"
-  done
-} > "$work/specs.csv"
+building_specs 200 25 > "$work/specs.csv"
 
 (cd "$work" && "$bin" --storage "$work/runs" scatter simulate --specs "$work/specs.csv") | tee "$work/out.txt"
 run_dir="$(sed -n 's|^folder *file://||p' "$work/out.txt")"

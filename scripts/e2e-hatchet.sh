@@ -5,19 +5,14 @@
 # scripts/hatchet-engine.sh (scripts/test.sh does it).
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
-python="${SCYTHE_PYTHON:-$cache/venv/bin/python}"
-work="$(mktemp -d)"
+# shellcheck source=scripts/e2e-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-common.sh"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 # shellcheck disable=SC1090
 . "$(bash "$root/scripts/hatchet-engine.sh" start)"
-cargo build --release --quiet -p building-energy
-bin="$CARGO_TARGET_DIR/release/building-energy"
 export SCYTHE_STORAGE="$work/runs" SCYTHE_CACHE_DIR="$work/cache"
 
 start_worker() { SCYTHE_WORKER_NAME="$1" "$bin" worker > "$work/$1.log" 2>&1 & pids+=($!); }
@@ -25,17 +20,7 @@ start_worker w1
 start_worker w2
 
 # 1,000 specs with one impossible building (row 57), on Hatchet, then on the embedded engine.
-weather="$root/examples/building_energy/weather"
-{
-  echo "wall_r_value,window_ratio,window_u,heating_setpoint_c,cooling_setpoint_c,infiltration_ach,thermal_mass_kj_m2k,floor_area_m2,internal_gains_w_m2,weather,hourly_trace"
-  climates=(boston phoenix oslo)
-  for i in $(seq 0 999); do
-    heat=$(( 16 + i % 6 )); cool=$(( 24 + i % 5 ))
-    [ "$i" -eq 57 ] && heat=23 && cool=22
-    trace=false; [ $(( i % 100 )) -eq 0 ] && trace=true
-    echo "$(( 1 + i % 9 )).5,0.$(( 1 + i % 8 )),$(( 1 + i % 5 )).2,$heat,$cool,0.$(( 2 + i % 7 )),$(( 50 + i % 300 )),$(( 100 + 7 * (i % 250) )),$(( i % 20 )),$weather/${climates[$(( i % 3 ))]}.csv,$trace"
-  done
-} > "$work/specs.csv"
+building_specs 1000 100 > "$work/specs.csv"
 
 "$bin" scatter simulate --specs "$work/specs.csv" --engine hatchet --wait | tee "$work/hatchet.txt"
 grep -q "1000 (999 succeeded, 1 failed, 0 not run)" "$work/hatchet.txt"

@@ -6,11 +6,8 @@ set -euo pipefail
 # test.sh exports a Hatchet token for other steps; these runs use the embedded engine.
 export SCYTHE_ENGINE=embedded
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
-python="${SCYTHE_PYTHON:-$cache/venv/bin/python}"
-work="$(mktemp -d)"
+# shellcheck source=scripts/e2e-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-common.sh"
 trap 'rm -rf "$work"; bash "$root/scripts/seaweedfs.sh" stop' EXIT
 
 bash "$root/scripts/seaweedfs.sh" start
@@ -19,8 +16,6 @@ export SCYTHE_CACHE_DIR="$work/cache"
 prefix="e2e-$(date +%s)-$$"
 storage="s3://$SCYTHE_S3_BUCKET/$prefix"
 
-cargo build --release --quiet -p building-energy
-bin="$CARGO_TARGET_DIR/release/building-energy"
 
 "$bin" --storage "$storage" scatter simulate --sample 600 --seed 7 | tee "$work/out.txt"
 grep -q "600 (600 succeeded, 0 failed, 0 not run)" "$work/out.txt"
