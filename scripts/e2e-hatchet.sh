@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The building-energy example on a real Hatchet engine with two worker processes: a run with a
-# failing spec, compared row for row with the same specs on the embedded engine; a worker killed
-# with SIGKILL mid-run; the engine restarted mid-run. Expects the engine started by
+# failing spec, compared row for row with the same specs on the embedded engine; a three-level
+# fan-out tree; a worker killed with SIGKILL mid-run; a worker stopped with SIGTERM while it holds
+# scatter tasks; the engine restarted mid-run. Expects the engine started by
 # scripts/hatchet-engine.sh (scripts/test.sh does it).
 set -euo pipefail
 
@@ -46,6 +47,24 @@ for table in ["scalars", "monthly", "failures"]:
     pd.testing.assert_frame_equal(x, y)
 print("conformance: hatchet and embedded tables are equal")
 PY
+
+# A fan-out tree three levels deep (60 leaves of 5 specs, at most 4 children per scatter task),
+# with one worker stopped by SIGTERM mid-run: it finishes its leaves and hands its scatter tasks
+# back, which re-attach to their children on another worker.
+building_specs 300 50 > "$work/tree.csv"
+"$bin" scatter simulate --specs "$work/tree.csv" --engine hatchet --wait --batch 5 --fanout 4 \
+  > "$work/tree.txt" 2>&1 &
+scatter=$!
+sleep 1.5
+kill -TERM "${pids[1]}"
+wait "${pids[1]}" || true
+start_worker w4
+wait "$scatter"
+cat "$work/tree.txt"
+grep -q "tasks *60 leaves of up to 5 specs under 3 levels" "$work/tree.txt"
+grep -q "300 (299 succeeded, 1 failed, 0 not run)" "$work/tree.txt"
+cat "$work/w2.log"
+grep -Eq "handing back [1-9][0-9]* scatter" "$work/w2.log"
 
 # A worker killed with SIGKILL mid-run: its leaves are reassigned; every spec appears once.
 "$bin" scatter simulate --sample 3000 --engine hatchet --wait > "$work/killed.txt" 2>&1 &

@@ -62,6 +62,12 @@ enum Command {
         /// On hatchet: wait for the run to finish and print its summary.
         #[arg(long)]
         wait: bool,
+        /// On hatchet: specs per task (default: the experiment's `batch`, else 1/256 of the run).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        batch: Option<u32>,
+        /// On hatchet: most children per scatter task; deeper trees for more leaves (default 256).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+        fanout: Option<u64>,
     },
     /// Serve this binary's experiments to a Hatchet engine (HATCHET_CLIENT_* settings).
     Worker,
@@ -192,18 +198,20 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scatter { run: new, engine: choice, wait, .. } if choice.is_hatchet() => {
+        Command::Scatter { run: new, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
             let registered = app.find(&new.experiment)?;
-            let batch = registered.config().batch;
             let specs = choose_specs(&app, &new)?;
+            // Connect first: a wrong token or engine must not use up a version.
+            let (client, engine_version) = crate::hatchet::connect().await?;
             let scythe = Scythe::new(store.clone());
             let run = scythe.allocate_registered(Arc::clone(&registered), &specs, new.version).await?;
             let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
-            let client = crate::hatchet::connect().await?;
-            let root = crate::hatchet::trigger(&client, &run, n_specs, batch).await?;
+            let plan = crate::hatchet::Plan::new(n_specs, batch.or(registered.config().batch), fanout);
+            let root = crate::hatchet::trigger(&client, &run, &plan).await?;
             println!("run        {run}");
             println!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
-            println!("hatchet    {}", root.as_str());
+            println!("hatchet    {} (engine {engine_version})", root.as_str());
+            println!("tasks      {plan}");
             if !wait {
                 println!("note       running on Hatchet workers: `status {run}` shows progress");
                 return Ok(ExitCode::SUCCESS);

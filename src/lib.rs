@@ -36,6 +36,7 @@ pub mod catalog;
 mod cli;
 mod embedded;
 mod error;
+mod fanout;
 mod gather;
 mod hatchet;
 mod manifest;

@@ -51,6 +51,9 @@ pub struct ExperimentConfig {
     pub labels: WorkerLabels,
     /// Specs per distributed task; `None` lets Scythe choose.
     pub batch: Option<u32>,
+    /// At most this many specs of the experiment run at once across all workers (distributed
+    /// engine); `None`: no limit.
+    pub concurrency: Option<u32>,
 }
 
 impl ExperimentConfig {
@@ -63,6 +66,7 @@ impl ExperimentConfig {
         schedule_timeout: Duration::from_secs(24 * 60 * 60),
         labels: WorkerLabels { high_memory: false, high_cpu: false, has_gpu: false },
         batch: None,
+        concurrency: None,
     };
 }
 

@@ -99,6 +99,20 @@ impl HatchetClient {
         Ok(response.into_inner().version)
     }
 
+    /// The engine's version, refusing an engine older than [`MIN_ENGINE_VERSION`]. Development builds
+    /// that report no `vX.Y.Z` version are accepted.
+    pub async fn check_version(&self) -> Result<String, HatchetError> {
+        let version = self.version().await?;
+        match (parse_version(&version), parse_version(MIN_ENGINE_VERSION)) {
+            (Some(found), Some(required)) if found < required => Err(HatchetError::EngineTooOld {
+                address: self.address.to_string(),
+                found: version,
+                required: MIN_ENGINE_VERSION,
+            }),
+            _ => Ok(version),
+        }
+    }
+
     /// The engine's `host:port`.
     pub fn address(&self) -> &str {
         &self.address
@@ -165,6 +179,19 @@ impl Interceptor for Auth {
     }
 }
 
+/// The oldest engine this client works with: the first with per-worker slot configuration
+/// (`Register.slot_config`), which workers send.
+pub const MIN_ENGINE_VERSION: &str = "v0.78.23";
+
+/// `(major, minor, patch)` of `v1.2.3` or `1.2.3`, ignoring a `-pre`/`+build` suffix.
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.trim().trim_start_matches('v');
+    let core = core.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|part| part.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next().unwrap_or(Some(0))?);
+    parts.next().is_none().then_some(version)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +227,15 @@ mod tests {
             config().with_tls(TlsConfig::Tls { root_ca_file: Some("/nonexistent/ca.pem".into()), server_name: None });
         let err = HatchetClient::connect(&config).await.unwrap_err();
         assert!(err.to_string().starts_with("cannot read the TLS root CA file /nonexistent/ca.pem: "), "{err}");
+    }
+
+    #[test]
+    fn versions_parse_and_order() {
+        assert_eq!(parse_version("v0.104.7"), Some((0, 104, 7)));
+        assert_eq!(parse_version("1.2"), Some((1, 2, 0)));
+        assert_eq!(parse_version("v0.80.0-alpha.1"), Some((0, 80, 0)));
+        assert!(parse_version("v0.78.23") < parse_version("v0.104.7"));
+        assert_eq!(parse_version("dev"), None);
+        assert_eq!(parse_version("v1.2.3.4"), None);
     }
 }

@@ -119,6 +119,18 @@ pub enum HatchetError {
         /// The engine's message.
         message: String,
     },
+    /// The engine is older than the oldest version this client supports.
+    #[error(
+        "the Hatchet engine at {address} is {found}, older than the {required} this client needs; upgrade the engine"
+    )]
+    EngineTooOld {
+        /// The engine address.
+        address: String,
+        /// The version the engine reported.
+        found: String,
+        /// The oldest supported version.
+        required: &'static str,
+    },
     /// The engine answered something this client cannot use.
     #[error("unexpected answer to {method}: {detail}")]
     Protocol {
@@ -256,6 +268,7 @@ impl HatchetError {
             | Self::AlreadyExists { .. }
             | Self::Unimplemented { .. }
             | Self::Protocol { .. }
+            | Self::EngineTooOld { .. }
             | Self::Request(_)
             | Self::WatcherStopped => false,
         }

@@ -47,12 +47,15 @@ mod worker;
 mod workflow;
 
 pub use action::{ActionKind, ActionStream, AssignedAction, PayloadError};
-pub use client::{HatchetClient, MAX_MESSAGE_BYTES};
+pub use client::{HatchetClient, MAX_MESSAGE_BYTES, MIN_ENGINE_VERSION};
 pub use config::{ConfigError, HatchetConfig, TlsConfig};
 pub use error::{HatchetError, RequestError};
 pub use ids::{ActionId, RunId, WorkerId};
 pub use labels::{DesiredLabel, LabelComparator, LabelValue};
 pub use results::{PendingRun, RunOutcome, RunWatcher, TaskFailure};
 pub use trigger::{MAX_BULK_BYTES, MAX_BULK_ITEMS, Priority, TriggerRequest};
-pub use worker::{HEARTBEAT_INTERVAL, LogLevel, StepEvent};
-pub use workflow::{Backoff, Concurrency, ConcurrencyStrategy, RegisteredWorkflow, WorkflowDefinition};
+pub use worker::{HEARTBEAT_INTERVAL, LogLevel, SlotConfig, StepEvent};
+pub use workflow::{
+    Backoff, Concurrency, ConcurrencyStrategy, DEFAULT_SLOT_TYPE, DURABLE_SLOT_TYPE, RegisteredWorkflow,
+    WorkflowDefinition,
+};

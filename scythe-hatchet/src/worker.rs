@@ -20,6 +20,60 @@ use crate::retry::{ATTEMPTS, retry};
 /// the last 5 s and reassigns the tasks of workers silent for 30 s.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(4);
 
+/// A worker's capacity: how many units of each slot type it offers. A task takes one
+/// [default](crate::DEFAULT_SLOT_TYPE) unit, or one [durable](crate::DURABLE_SLOT_TYPE) unit if it is
+/// [durable](crate::WorkflowDefinition::durable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotConfig(BTreeMap<String, u32>);
+
+impl SlotConfig {
+    /// `slots` units of the [default](crate::DEFAULT_SLOT_TYPE) type.
+    pub fn new(slots: u32) -> Self {
+        Self(BTreeMap::from([(crate::DEFAULT_SLOT_TYPE.to_owned(), slots)]))
+    }
+
+    /// No slots yet; add them with [`with`](Self::with). (Registering a worker with none is refused:
+    /// the engine would give it 100 default slots.)
+    pub fn empty() -> Self {
+        Self(BTreeMap::new())
+    }
+
+    /// Adds (or replaces) `units` of `slot_type`.
+    pub fn with(mut self, slot_type: impl Into<String>, units: u32) -> Self {
+        self.0.insert(slot_type.into(), units);
+        self
+    }
+
+    fn to_proto(&self) -> Result<HashMap<String, i32>, RequestError> {
+        if self.0.is_empty() {
+            return Err(RequestError::OutOfRange {
+                what: "worker slots",
+                value: "none".into(),
+                min: "1".into(),
+                max: i32::MAX.to_string(),
+            });
+        }
+        self.0
+            .iter()
+            .map(|(slot_type, units)| {
+                let value = i32::try_from(*units).ok().filter(|n| *n >= 1).ok_or_else(|| RequestError::OutOfRange {
+                    what: "worker slots",
+                    value: format!("{units} ({slot_type})"),
+                    min: "1".into(),
+                    max: i32::MAX.to_string(),
+                })?;
+                Ok((slot_type.clone(), value))
+            })
+            .collect()
+    }
+}
+
+impl From<u32> for SlotConfig {
+    fn from(slots: u32) -> Self {
+        Self::new(slots)
+    }
+}
+
 /// A task's progress, for [`HatchetClient::send_step_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepEvent(Step);
@@ -68,21 +122,16 @@ pub enum LogLevel {
 }
 
 impl HatchetClient {
-    /// Registers a worker that runs `actions` (`Dispatcher/Register`), with `slots` tasks at once and
+    /// Registers a worker that runs `actions` (`Dispatcher/Register`), with `slots` tasks at once (per slot type) and
     /// `labels` for routing. Call once per process and reuse the id; retries transient errors.
     pub async fn register_worker(
         &self,
         name: &str,
         actions: &[ActionId],
-        slots: u32,
+        slots: impl Into<SlotConfig>,
         labels: &BTreeMap<String, LabelValue>,
     ) -> Result<WorkerId, HatchetError> {
-        let slots = i32::try_from(slots).ok().filter(|n| *n >= 1).ok_or_else(|| RequestError::OutOfRange {
-            what: "worker slots",
-            value: slots.to_string(),
-            min: "1".into(),
-            max: i32::MAX.to_string(),
-        })?;
+        let slot_config = slots.into().to_proto()?;
         let request = proto::WorkerRegisterRequest {
             worker_name: name.to_owned(),
             actions: actions.iter().map(ToString::to_string).collect(),
@@ -94,7 +143,7 @@ impl HatchetClient {
                 os: Some(std::env::consts::OS.into()),
                 extra: Some("rust".into()),
             }),
-            slot_config: HashMap::from([("default".to_owned(), slots)]),
+            slot_config,
         };
         let response = retry("registering the worker", ATTEMPTS, || async {
             self.dispatcher.clone().register(request.clone()).await.map_err(|s| self.error("Dispatcher/Register", &s))
@@ -230,5 +279,16 @@ mod tests {
         assert!(matches!(StepEvent::completed(&json!([1, 2])), Err(RequestError::NotAnObject { .. })));
         assert!(matches!(StepEvent::completed(&json!({"s": "\u{0}"})), Err(RequestError::ContainsNul { .. })));
         assert_eq!(StepEvent::failed_permanently("x").0, Step::Failed { error: "x".into(), retry: false });
+    }
+
+    #[test]
+    fn slot_config_has_one_budget_per_type() {
+        let slots = SlotConfig::new(4).with("fan", 100).to_proto().unwrap();
+        assert_eq!(slots, HashMap::from([("default".to_owned(), 4), ("fan".to_owned(), 100)]));
+        let err = SlotConfig::new(0).to_proto().unwrap_err();
+        assert!(err.to_string().contains("0 (default)"), "{err}");
+        let durable_only = SlotConfig::empty().with("durable", 5).to_proto().unwrap();
+        assert_eq!(durable_only, HashMap::from([("durable".to_owned(), 5)]));
+        assert!(SlotConfig::empty().to_proto().is_err());
     }
 }

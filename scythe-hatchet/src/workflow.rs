@@ -25,7 +25,13 @@ pub struct WorkflowDefinition {
     desired_labels: BTreeMap<String, DesiredLabel>,
     concurrency: Option<Concurrency>,
     backoff: Option<Backoff>,
+    durable: bool,
 }
+
+/// The slot type of ordinary tasks.
+pub const DEFAULT_SLOT_TYPE: &str = "default";
+/// The slot type of [durable](WorkflowDefinition::durable) tasks.
+pub const DURABLE_SLOT_TYPE: &str = "durable";
 
 /// Limits how many runs of the task execute at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +99,18 @@ impl WorkflowDefinition {
             desired_labels: BTreeMap::new(),
             concurrency: None,
             backoff: None,
+            durable: false,
         }
+    }
+
+    /// Marks the task durable: a run takes a [`DURABLE_SLOT_TYPE`] slot of the worker's
+    /// [`SlotConfig`](crate::SlotConfig) instead of a [default](DEFAULT_SLOT_TYPE) one. For tasks
+    /// that mostly wait on children, so that waiting parents cannot hold the slots their children
+    /// need. (The engine always adds one unit of `default` or `durable` to a task's slot requests,
+    /// so a task cannot be given a slot type of its own.)
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
+        self
     }
 
     /// Shown in the dashboard.
@@ -205,7 +222,11 @@ impl WorkflowDefinition {
                 .schedule_timeout
                 .map(|timeout| duration::to_hatchet("schedule timeout", timeout))
                 .transpose()?,
-            slot_requests: HashMap::from([("default".to_owned(), 1)]),
+            is_durable: self.durable,
+            slot_requests: HashMap::from([(
+                if self.durable { DURABLE_SLOT_TYPE } else { DEFAULT_SLOT_TYPE }.to_owned(),
+                1,
+            )]),
         };
         Ok(proto::CreateWorkflowVersionRequest {
             name: namespaced_name.to_owned(),
@@ -283,8 +304,11 @@ mod tests {
         assert_eq!(task.concurrency[0].expression, "'constant'");
         assert_eq!(task.concurrency[0].limit_strategy, Some(proto::ConcurrencyLimitStrategy::GroupRoundRobin as i32));
         assert_eq!(task.worker_labels["gpu"].str_value.as_deref(), Some("yes"));
-        assert_eq!(task.slot_requests["default"], 1);
+        assert_eq!(task.slot_requests, HashMap::from([("default".to_owned(), 1)]));
         assert_eq!(LabelValue::from(3), LabelValue::Int(3));
+        let fan = WorkflowDefinition::single_task("fan").durable().to_proto("fan").unwrap();
+        assert!(fan.tasks[0].is_durable);
+        assert_eq!(fan.tasks[0].slot_requests, HashMap::from([("durable".to_owned(), 1)]));
     }
 
     #[test]

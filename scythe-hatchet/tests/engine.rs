@@ -51,7 +51,7 @@ async fn worker_bulk_trigger_and_results_on_the_real_engine() {
     let namespace = format!("scythe_test_{millis}_{}", std::process::id());
     let config = HatchetConfig::from_env().expect("config").with_namespace(&namespace).expect("namespace");
     let client = HatchetClient::connect(&config).await.expect("connect");
-    let version = client.version().await.expect("GetVersion");
+    let version = client.check_version().await.expect("a supported engine version");
     println!("engine {version} at {}, namespace {}", client.address(), config.namespace());
     assert!(!version.is_empty());
 

@@ -77,6 +77,10 @@ fn config(exports: &Exports, config: &Config) -> TokenStream {
         let batch = Literal::u32_unsuffixed(batch);
         fields.push(quote!(batch: Some(#batch)));
     }
+    if let Some(concurrency) = config.concurrency {
+        let concurrency = Literal::u32_unsuffixed(concurrency);
+        fields.push(quote!(concurrency: Some(#concurrency)));
+    }
     quote!(#config_type { #(#fields,)* ..#config_type::DEFAULT })
 }
 
@@ -245,6 +249,7 @@ mod tests {
                 high_cpu = false,
                 has_gpu = true,
                 batch = 8,
+                concurrency = 3,
                 crate = "sc",
             ),
             quote!(
@@ -270,6 +275,7 @@ mod tests {
                     schedule_timeout: sc::__private::Duration::from_millis(500),
                     labels: sc::__private::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true },
                     batch: Some(8),
+                    concurrency: Some(3),
                     ..sc::__private::ExperimentConfig::DEFAULT
                 };
                 fn run<'a>(input: Self::Input, ctx: &'a sc::__private::TaskContext) -> sc::__private::TaskFuture<'a, Self::Output> {

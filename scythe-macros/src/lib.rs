@@ -64,6 +64,7 @@
 //! | [`schedule_timeout`](#timeout-and-schedule_timeout) | duration string | `"1d"` |
 //! | [`high_memory`, `high_cpu`, `has_gpu`](#high_memory-high_cpu-has_gpu) | flag, or `= true` / `= false` | `false` |
 //! | [`batch`](#batch) | whole number, at least 1 | chosen by Scythe |
+//! | [`concurrency`](#concurrency) | whole number, at least 1 | no limit |
 //! | [`crate`](#crate) | path string | `"::scythe"` |
 //!
 //! ## `name`
@@ -167,6 +168,25 @@
 //! }
 //! # use scythe::Experiment;
 //! # assert_eq!(<simulate as Experiment>::CONFIG.batch, Some(16));
+//! ```
+//!
+//! ## `concurrency`
+//!
+//! At most how many specs of this experiment run at once across all workers on the distributed
+//! engine, for instance when each one needs a seat of a licensed solver. The engine enforces the
+//! limit, whatever the number of workers. Without it, there is no limit. The embedded engine
+//! ignores it: it runs on one machine, as many specs at once as `--workers` allows.
+//!
+//! ```
+//! # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+//! # #[derive(Serialize, Deserialize, JsonSchema)] struct In {}
+//! # #[derive(Serialize, Deserialize, JsonSchema)] struct Out {}
+//! #[scythe::experiment(concurrency = 4)]
+//! fn simulate(input: In) -> Out {
+//!     Out {}
+//! }
+//! # use scythe::Experiment;
+//! # assert_eq!(<simulate as Experiment>::CONFIG.concurrency, Some(4));
 //! ```
 //!
 //! ## `crate`

@@ -69,6 +69,8 @@ pub(crate) struct Config {
     pub(crate) labels: Option<Labels>,
     /// Specs per distributed task; at least 1.
     pub(crate) batch: Option<u32>,
+    /// Specs of the experiment running at once across all workers; at least 1.
+    pub(crate) concurrency: Option<u32>,
 }
 
 /// Worker capabilities the experiment needs.

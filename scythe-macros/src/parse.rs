@@ -57,6 +57,7 @@ pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Ex
             schedule_timeout: options.schedule_timeout,
             labels,
             batch: options.batch,
+            concurrency: options.concurrency,
         },
         krate: options.krate,
     });
@@ -109,6 +110,7 @@ mod tests {
                 schedule_timeout: None,
                 labels: None,
                 batch: None,
+                concurrency: None,
             }
         );
         assert!(experiment.krate.is_none());

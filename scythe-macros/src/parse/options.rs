@@ -23,6 +23,7 @@ pub(super) struct Options {
     pub(super) high_cpu: Option<bool>,
     pub(super) has_gpu: Option<bool>,
     pub(super) batch: Option<u32>,
+    pub(super) concurrency: Option<u32>,
     pub(super) krate: Option<syn::Path>,
 }
 
@@ -58,7 +59,8 @@ pub(super) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
             Key::HighMemory => options.high_memory = flag(key, meta, errors),
             Key::HighCpu => options.high_cpu = flag(key, meta, errors),
             Key::HasGpu => options.has_gpu = flag(key, meta, errors),
-            Key::Batch => options.batch = batch(meta, errors),
+            Key::Batch => options.batch = at_least_one(key, meta, errors),
+            Key::Concurrency => options.concurrency = at_least_one(key, meta, errors),
             Key::Crate => options.krate = string(key, meta, errors).and_then(|lit| krate(&lit, errors)),
         }
     }
@@ -77,12 +79,13 @@ enum Key {
     HighCpu,
     HasGpu,
     Batch,
+    Concurrency,
     Crate,
 }
 
 impl Key {
     /// Every option, in the order the docs list them.
-    const ALL: [Key; 10] = [
+    const ALL: [Key; 11] = [
         Key::Name,
         Key::Description,
         Key::Retries,
@@ -92,6 +95,7 @@ impl Key {
         Key::HighCpu,
         Key::HasGpu,
         Key::Batch,
+        Key::Concurrency,
         Key::Crate,
     ];
 
@@ -111,6 +115,7 @@ impl Key {
             Key::HighCpu => "high_cpu",
             Key::HasGpu => "has_gpu",
             Key::Batch => "batch",
+            Key::Concurrency => "concurrency",
             Key::Crate => "crate",
         }
     }
@@ -127,6 +132,7 @@ impl Key {
             Key::HighCpu => "high_cpu",
             Key::HasGpu => "has_gpu",
             Key::Batch => "batch = 16",
+            Key::Concurrency => "concurrency = 4",
             Key::Crate => r#"crate = "scythe""#,
         }
     }
@@ -189,15 +195,16 @@ fn integer(key: Key, meta: &Meta, errors: &mut Errors) -> Option<u32> {
     }
 }
 
-fn batch(meta: &Meta, errors: &mut Errors) -> Option<u32> {
-    let batch = integer(Key::Batch, meta, errors)?;
-    if batch == 0 {
+/// A whole number of at least 1 (`batch`, `concurrency`).
+fn at_least_one(key: Key, meta: &Meta, errors: &mut Errors) -> Option<u32> {
+    let n = integer(key, meta, errors)?;
+    if n == 0 {
         if let Meta::NameValue(name_value) = meta {
-            errors.spanned(&name_value.value, "`batch` must be at least 1");
+            errors.spanned(&name_value.value, format_args!("`{key}` must be at least 1"));
         }
         return None;
     }
-    Some(batch)
+    Some(n)
 }
 
 fn duration(key: Key, meta: &Meta, errors: &mut Errors) -> Option<Duration> {
@@ -302,6 +309,7 @@ mod tests {
         let options = parse_ok(quote!());
         assert!(options.name.is_none() && options.retries.is_none() && options.krate.is_none());
         assert!(options.timeout.is_none() && options.high_memory.is_none() && options.batch.is_none());
+        assert!(options.concurrency.is_none());
     }
 
     #[test]
@@ -316,6 +324,7 @@ mod tests {
             high_cpu = false,
             has_gpu = true,
             batch = 16,
+            concurrency = 4,
             crate = "::my::scythe",
         ));
         assert_eq!(options.name.as_deref(), Some("sim.v2-a_b"));
@@ -325,6 +334,7 @@ mod tests {
         assert_eq!(options.schedule_timeout, Some(Duration::from_secs(2 * 86_400)));
         assert_eq!((options.high_memory, options.high_cpu, options.has_gpu), (Some(true), Some(false), Some(true)));
         assert_eq!(options.batch, Some(16));
+        assert_eq!(options.concurrency, Some(4));
         let krate = options.krate.map(|path| path.to_token_stream().to_string());
         assert_eq!(krate.as_deref(), Some(":: my :: scythe"));
     }
@@ -340,7 +350,7 @@ mod tests {
         assert_eq!(
             messages(quote!(retry = 2)),
             ["unknown option `retry`; expected one of `name`, `description`, `retries`, `timeout`, \
-              `schedule_timeout`, `high_memory`, `high_cpu`, `has_gpu`, `batch`, `crate`"]
+              `schedule_timeout`, `high_memory`, `high_cpu`, `has_gpu`, `batch`, `concurrency`, `crate`"]
         );
         assert_eq!(messages(quote!(retries = 1, retries = 2)), ["duplicate option `retries`"]);
         assert_eq!(messages(quote!(has_gpu, has_gpu = false)), ["duplicate option `has_gpu`"]);
@@ -348,8 +358,8 @@ mod tests {
 
     #[test]
     fn accumulates_every_error() {
-        let errors = messages(quote!(retry = 2, timeout = "0s", name = "a b", batch = 0));
-        assert_eq!(errors.len(), 4, "{errors:?}");
+        let errors = messages(quote!(retry = 2, timeout = "0s", name = "a b", batch = 0, concurrency = 0));
+        assert_eq!(errors.len(), 5, "{errors:?}");
     }
 
     #[test]
@@ -363,6 +373,8 @@ mod tests {
         assert_eq!(messages(quote!(name = simulate)), ["`name` expects a string: `name = \"simulate\"`"]);
         assert_eq!(messages(quote!(has_gpu = "yes")), ["`has_gpu` is a flag: write `has_gpu` or `has_gpu = false`"]);
         assert_eq!(messages(quote!(batch = 0)), ["`batch` must be at least 1"]);
+        assert_eq!(messages(quote!(concurrency = 0)), ["`concurrency` must be at least 1"]);
+        assert_eq!(messages(quote!(concurrency = "4")), ["`concurrency` expects a whole number: `concurrency = 4`"]);
         assert_eq!(
             messages(quote!(crate = "not a path")),
             ["`crate` expects the path of the scythe crate, e.g. `crate = \"scythe\"`"]

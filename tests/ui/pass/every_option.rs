@@ -36,6 +36,7 @@ impl std::error::Error for SimulationFailed {}
     high_cpu = false,
     has_gpu = true,
     batch = 16,
+    concurrency = 4,
     crate = "::scythe"
 )]
 fn simulate(input: Input, _ctx: &scythe::TaskContext) -> Result<Output, SimulationFailed> {
@@ -51,4 +52,5 @@ fn main() {
     assert_eq!(config.schedule_timeout, Duration::from_secs(2 * 24 * 60 * 60));
     assert_eq!(config.labels, scythe::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true });
     assert_eq!(config.batch, Some(16));
+    assert_eq!(config.concurrency, Some(4));
 }

@@ -1,0 +1,66 @@
+//! What a worker declares to the engine: one leaf workflow per experiment and the scatter/gather
+//! workflow, with their input JSON Schemas, retries, timeouts, labels and concurrency.
+
+use scythe_hatchet::{Concurrency, DesiredLabel, WorkflowDefinition};
+
+use super::{NODE_RETRIES, ROOT_TIMEOUT, SCATTER_GATHER, leaf_task};
+use crate::registry::Registered;
+
+pub(super) fn leaf_definition(experiment: &dyn Registered) -> WorkflowDefinition {
+    let config = experiment.config();
+    let spec = experiment.schema().input().json_schema();
+    let mut definition = WorkflowDefinition::single_task(leaf_task(config.name))
+        .description(config.description)
+        .input_json_schema(&range_schema(&format!("A batch of `{}` specs", config.name), Some(spec)))
+        .retries(config.retries.max(1))
+        .execution_timeout(config.timeout.saturating_mul(config.batch.unwrap_or(1).max(1)))
+        .schedule_timeout(config.schedule_timeout);
+    for (label, wanted) in [
+        ("high_memory", config.labels.high_memory),
+        ("high_cpu", config.labels.high_cpu),
+        ("has_gpu", config.labels.has_gpu),
+    ] {
+        if wanted {
+            definition = definition.desired_label(label, DesiredLabel::required("yes"));
+        }
+    }
+    // A leaf runs its specs one at a time, so leaves at once = specs at once.
+    if let Some(limit) = config.concurrency {
+        definition = definition.concurrency(Concurrency::total(limit));
+    }
+    definition
+}
+
+pub(super) fn root_definition() -> WorkflowDefinition {
+    WorkflowDefinition::single_task(SCATTER_GATHER)
+        .description("Scythe: fan a run out to its experiment's leaves, then gather the final tables.")
+        .input_json_schema(&range_schema("A range of a run's specs to fan out", None))
+        .retries(NODE_RETRIES)
+        .execution_timeout(ROOT_TIMEOUT)
+        .schedule_timeout(ROOT_TIMEOUT)
+        .durable()
+}
+
+/// JSON Schema of [`RangeInput`], for the dashboard; `spec` is the experiment's input schema (the
+/// rows of `specs.pq` that the range selects).
+fn range_schema(title: &str, spec: Option<&serde_json::Value>) -> serde_json::Value {
+    let count = |description: &str| serde_json::json!({"type": "integer", "minimum": 0, "description": description});
+    let mut schema = serde_json::json!({
+        "title": title,
+        "type": "object",
+        "required": ["run", "start", "end"],
+        "properties": {
+            "run": {"type": "string", "description": "<experiment>/<vX.Y.Z>/<timestamp>: the run whose specs.pq holds the specs"},
+            "start": count("first sort index"),
+            "end": count("one past the last sort index"),
+            "batch": count("specs per leaf (scatter nodes)"),
+            "fanout": count("most children per scatter node (scatter nodes)"),
+            "level": count("depth of a scatter node; 0 gathers"),
+        },
+    });
+    if let Some(spec) = spec {
+        schema["$comment"] = "each sort index selects one row of specs.pq, described by `x-scythe-spec`".into();
+        schema["x-scythe-spec"] = spec.clone();
+    }
+    schema
+}

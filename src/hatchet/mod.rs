@@ -1,0 +1,162 @@
+//! Distributed runs on Hatchet: the worker that serves Scythe's tasks, and the distributed
+//! scatter that triggers them.
+//!
+//! Two kinds of tasks, both taking a run id and a sort-index range (specs travel by reference
+//! in `specs.pq`, never inline):
+//! - `scythe_experiment_<name>`: a leaf runs its range with the embedded runner
+//!   ([`Scythe::work`]), writing the same result parts as a local run;
+//! - `scythe_scatter_gather`: a scatter node spawns its children in bulk (leaves, or nodes one
+//!   level down for runs with more than [`FANOUT`] leaves; see [`crate::fanout`]), waits for them
+//!   on one result stream and records a child that failed for good in `failures.pq`. Children
+//!   carry their index, so a retried node gets its existing children back. The root (level 0)
+//!   then gathers the final tables.
+//!
+//! Scatter nodes mostly wait, so they are durable tasks and take `durable` slots
+//! (`SCYTHE_WORKER_FAN_SLOTS` per worker), not the `default` slots leaves run in: waiting parents
+//! can never hold the slots their leaves need.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scythe_core::layout::RunId;
+use scythe_hatchet::{HatchetClient, HatchetConfig, RunOutcome, RunWatcher, TriggerRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::fanout::FANOUT;
+use crate::registry::Registered;
+use crate::settings::EngineSettings;
+
+mod definitions;
+mod tasks;
+mod worker;
+
+pub(crate) use worker::{WorkerSettings, serve};
+
+/// The task that fans a run out and gathers it.
+pub(crate) const SCATTER_GATHER: &str = "scythe_scatter_gather";
+/// How long a scatter node may wait for its children.
+const ROOT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Attempts of a scatter node: a retried node re-attaches to its children, so retrying is cheap.
+const NODE_RETRIES: u32 = 3;
+
+/// What a worker runs for an action it is assigned.
+enum Handler {
+    /// A leaf of this experiment.
+    Leaf(Arc<dyn Registered>),
+    /// A scatter node, for any of these experiments (by name).
+    Root(HashMap<String, Arc<dyn Registered>>),
+}
+
+/// The Hatchet task name of an experiment's leaves (Python Scythe's name).
+pub(crate) fn leaf_task(experiment: &str) -> String {
+    format!("scythe_experiment_{experiment}")
+}
+
+/// A range of a run's specs: the input of every Scythe task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RangeInput {
+    /// `<experiment>/<vX.Y.Z>/<timestamp>`.
+    pub(crate) run: String,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Specs per leaf (scatter nodes only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) batch: u64,
+    /// Most children per scatter node (scatter nodes only; 0: [`FANOUT`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) fanout: u64,
+    /// Depth of a scatter node: 0 for the root, which gathers.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) level: u64,
+}
+
+impl RangeInput {
+    /// The input of a leaf over `range`.
+    fn leaf(run: &str, range: std::ops::Range<u64>) -> Self {
+        Self { run: run.to_owned(), start: range.start, end: range.end, batch: 0, fanout: 0, level: 0 }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a task reports back (counts; the results themselves are in storage).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RangeOutput {
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    pub(crate) missing: u64,
+}
+
+fn hatchet_error(error: impl std::fmt::Display) -> Error {
+    Error::Hatchet(error.to_string())
+}
+
+/// Connects with the `HATCHET_CLIENT_*` settings and checks the engine's version, which it returns.
+pub(crate) async fn connect() -> Result<(HatchetClient, String), Error> {
+    let config = HatchetConfig::from_env().map_err(hatchet_error)?;
+    let client = HatchetClient::connect(&config).await.map_err(hatchet_error)?;
+    let version = client.check_version().await.map_err(hatchet_error)?;
+    Ok((client, version))
+}
+
+/// How a distributed run is cut into tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    n_specs: u64,
+    batch: u64,
+    fanout: u64,
+}
+
+impl Plan {
+    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per node.
+    pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>) -> Self {
+        let fanout = fanout.unwrap_or(FANOUT).max(2);
+        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let leaves = self.n_specs.div_ceil(self.batch);
+        let depth = crate::fanout::depth(self.n_specs, self.batch, self.fanout);
+        let levels = if depth == 1 { "level" } else { "levels" };
+        write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)
+    }
+}
+
+/// Triggers the root task of an allocated run; returns its Hatchet run id.
+pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) -> Result<scythe_hatchet::RunId, Error> {
+    let input = RangeInput {
+        run: run.to_string(),
+        start: 0,
+        end: plan.n_specs,
+        batch: plan.batch,
+        fanout: plan.fanout,
+        level: 0,
+    };
+    let request = TriggerRequest::new(SCATTER_GATHER, &input)
+        .map_err(hatchet_error)?
+        .metadata(&serde_json::json!({"experiment_id": run.to_string(), "experiment_name": run.experiment()}))
+        .map_err(hatchet_error)?;
+    let mut ids = client.bulk_trigger(vec![request]).await.map_err(hatchet_error)?;
+    ids.pop().ok_or_else(|| Error::Hatchet("the engine returned no run id".to_owned()))
+}
+
+/// Waits for a root run to finish.
+pub(crate) async fn wait(client: &HatchetClient, root: scythe_hatchet::RunId) -> Result<RangeOutput, Error> {
+    match RunWatcher::new(client).watch(root).await.map_err(hatchet_error)? {
+        RunOutcome::Completed(output) => serde_json::from_value(output).map_err(hatchet_error),
+        RunOutcome::Failed(failures) => {
+            Err(Error::Hatchet(failures.iter().map(|f| f.error.as_str()).collect::<Vec<_>>().join("; ")))
+        }
+    }
+}
+
+/// The embedded-engine settings a leaf runs with: one thread per Hatchet slot.
+pub(crate) fn leaf_engine(base: &EngineSettings) -> EngineSettings {
+    EngineSettings { workers: 1, progress: false, ..base.clone() }
+}

@@ -1,0 +1,113 @@
+//! What Scythe's tasks do when a worker runs them: a leaf runs its specs, a scatter node spawns
+//! its children, waits for them and (the root) gathers.
+
+use std::sync::Arc;
+
+use scythe_core::layout::RunId;
+use scythe_hatchet::{AssignedAction, HatchetClient, RunOutcome, RunWatcher, TriggerRequest};
+
+use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task};
+use crate::error::Error;
+use crate::fanout::{Children, FANOUT};
+use crate::registry::Registered;
+use crate::scythe::Scythe;
+
+pub(super) async fn run_action(
+    client: &HatchetClient,
+    scythe: &Scythe,
+    handler: &Handler,
+    action: &AssignedAction,
+) -> Result<RangeOutput, Error> {
+    let input: RangeInput = action.input().map_err(hatchet_error)?;
+    let run: RunId = input.run.parse()?;
+    match handler {
+        Handler::Leaf(experiment) => {
+            extend_deadline(client, experiment.as_ref(), action, input.end.saturating_sub(input.start)).await;
+            let report = scythe.work_registered(Arc::clone(experiment), &run, input.start..input.end).await?;
+            Ok(RangeOutput { succeeded: report.succeeded, failed: report.failed, missing: 0 })
+        }
+        Handler::Root(experiments) => {
+            let experiment = experiments.get(run.experiment()).cloned().ok_or_else(|| Error::UnknownExperiment {
+                name: run.experiment().to_owned(),
+                registered: experiments.keys().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", "),
+            })?;
+            scatter_node(client, scythe, experiment, action, &run, input).await
+        }
+    }
+}
+
+/// A leaf's registered execution timeout covers the experiment's `batch` specs; a larger batch
+/// (chosen at scatter time) asks the engine for one more `timeout` per extra spec.
+async fn extend_deadline(client: &HatchetClient, experiment: &dyn Registered, action: &AssignedAction, n_specs: u64) {
+    let config = experiment.config();
+    let covered = u64::from(config.batch.unwrap_or(1).max(1));
+    if n_specs <= covered {
+        return;
+    }
+    let extra = u32::try_from(n_specs - covered).unwrap_or(u32::MAX);
+    if let Err(error) = client.refresh_timeout(action, config.timeout.saturating_mul(extra)).await {
+        tracing::warn!(%error, n_specs, "could not extend the leaf's timeout for its batch");
+    }
+}
+
+/// One scatter node: spawns its children, waits for them, records those that failed for good,
+/// and (the root only) gathers.
+async fn scatter_node(
+    client: &HatchetClient,
+    scythe: &Scythe,
+    experiment: Arc<dyn Registered>,
+    action: &AssignedAction,
+    run: &RunId,
+    input: RangeInput,
+) -> Result<RangeOutput, Error> {
+    let fanout = if input.fanout > 0 { input.fanout } else { FANOUT };
+    let batch = input.batch.max(1);
+    let children = crate::fanout::children(input.start..input.end, batch, fanout);
+    let leaf = leaf_task(experiment.schema().name());
+    let mut requests = Vec::with_capacity(children.ranges().len());
+    for (index, range) in children.ranges().iter().enumerate() {
+        let (task, child) = match children {
+            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone())),
+            Children::Nodes(_) => (
+                SCATTER_GATHER,
+                RangeInput { start: range.start, end: range.end, level: input.level + 1, ..input.clone() },
+            ),
+        };
+        let metadata = serde_json::json!({"level": input.level, "index": index});
+        requests.push(
+            TriggerRequest::new(task, &child)
+                .and_then(|request| request.metadata(&metadata))
+                .map_err(hatchet_error)?
+                .child_of(action, index as u32),
+        );
+    }
+    let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
+    let watcher = RunWatcher::new(client);
+    let outcomes = futures::future::join_all(ids.into_iter().map(|id| watcher.watch(id))).await;
+    let mut total = RangeOutput::default();
+    for (range, outcome) in children.ranges().iter().zip(outcomes) {
+        let reason = match outcome {
+            Ok(RunOutcome::Completed(output)) => {
+                if let Ok(output) = serde_json::from_value::<RangeOutput>(output) {
+                    total.succeeded += output.succeeded;
+                    total.failed += output.failed;
+                }
+                continue;
+            }
+            Ok(RunOutcome::Failed(failures)) => {
+                failures.iter().map(|f| f.error.as_str()).collect::<Vec<_>>().join("; ")
+            }
+            Err(error) => error.to_string(),
+        };
+        // Only the specs of `range` that have no result yet are recorded.
+        let what = if matches!(children, Children::Leaves(_)) { "leaf" } else { "scatter" };
+        scythe
+            .record_lost(Arc::clone(&experiment), run, range.clone(), &format!("the {what} task failed: {reason}"))
+            .await?;
+    }
+    if input.level > 0 {
+        return Ok(total);
+    }
+    let summary = scythe.gather_registered(experiment, run).await?;
+    Ok(RangeOutput { succeeded: summary.succeeded, failed: summary.failed, missing: summary.missing })
+}
