@@ -100,7 +100,7 @@ pub async fn progress(store: &Store, id: &RunId) -> Result<u64, Error> {
     let mut ranges = Vec::new();
     for table in [crate::parts::SCALARS, crate::parts::FAILURES] {
         ranges.extend(
-            crate::gather::list_parts(store, &layout, table).await?.into_iter().map(|(part, _)| part.start..part.end),
+            crate::gather::list_parts(store, &layout, table).await?.into_iter().map(|part| part.id.start..part.id.end),
         );
     }
     ranges.sort_by_key(|r| (r.start, r.end));

@@ -2,16 +2,17 @@
 //! the spec's index columns joined from `specs.pq` and `pandas` metadata so
 //! `pandas.read_parquet` restores the MultiIndex.
 //!
-//! Parts are read one at a time in sort-index order and specs are streamed alongside, so memory
-//! stays bounded by one part plus one specs batch whatever the run's size. Parts that overlap
-//! (a batch that ran twice) contribute each sort index once.
+//! Parts are read in sort-index order, [`PREFETCH`] at a time (each small part in one request),
+//! and specs are streamed alongside, so memory stays bounded by a few parts plus one specs batch
+//! whatever the run's size. Parts that overlap (a batch that ran twice) contribute each sort
+//! index once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef, UInt64Type};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use scythe_core::layout::{PartId, RunLayout};
 use scythe_core::pandas::{PANDAS_METADATA_KEY, pandas_metadata};
 use scythe_core::schema::{ColumnKind, EXPERIMENT_ID, ExperimentSchema, SORT_INDEX, SORT_SUBINDEX};
@@ -25,6 +26,10 @@ use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
 const FINAL_ROW_GROUP: usize = 128 * 1024;
 /// Rows per batch when streaming specs.
 const SPECS_BATCH: usize = 64 * 1024;
+/// Parts fetched ahead of the one being merged: on object storage each read is a round trip.
+const PREFETCH: usize = 16;
+/// Parts up to this size are fetched whole in one request instead of by ranges.
+const WHOLE_PART_BYTES: u64 = 32 << 20;
 
 /// What a gather wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,18 +111,25 @@ pub(crate) async fn gather(
     Ok(summary)
 }
 
+/// A stored result part.
+pub(crate) struct StoredPart {
+    pub(crate) id: PartId,
+    key: String,
+    size: u64,
+}
+
 /// The parts of `table`, in sort-index order (latest generation first among equals).
-pub(crate) async fn list_parts(store: &Store, layout: &RunLayout, table: &str) -> Result<Vec<(PartId, String)>, Error> {
-    let mut parts: Vec<(PartId, String)> = store
+pub(crate) async fn list_parts(store: &Store, layout: &RunLayout, table: &str) -> Result<Vec<StoredPart>, Error> {
+    let mut parts: Vec<StoredPart> = store
         .list(&layout.parts_dir(table))
         .await?
         .into_iter()
         .filter_map(|meta| {
             let stem = meta.location.filename()?.strip_suffix(".pq")?.to_owned();
-            Some((PartId::parse_stem(&stem)?, meta.location.to_string()))
+            Some(StoredPart { id: PartId::parse_stem(&stem)?, key: meta.location.to_string(), size: meta.size })
         })
         .collect();
-    parts.sort_by(|(a, _), (b, _)| {
+    parts.sort_by(|StoredPart { id: a, .. }, StoredPart { id: b, .. }| {
         (a.start, std::cmp::Reverse(a.generation), std::cmp::Reverse(a.end)).cmp(&(
             b.start,
             std::cmp::Reverse(b.generation),
@@ -156,16 +168,16 @@ async fn gather_table(
     let mut specs: Option<SpecCursor> = None;
     let mut covered = 0u64;
     let mut specs_seen = 0u64;
-    for (part, part_key) in list_parts(store, layout, &table.name).await? {
+    let mut parts = futures::stream::iter(list_parts(store, layout, &table.name).await?)
+        .map(|part| async move {
+            let batches = read_part(store, &part).await?;
+            Ok::<_, Error>((part.id, batches))
+        })
+        .buffered(PREFETCH);
+    while let Some((part, batches)) = parts.try_next().await? {
         if part.end <= covered {
             continue;
         }
-        let batches: Vec<RecordBatch> = store
-            .read_parquet(&part_key, usize::MAX >> 1)
-            .await?
-            .try_collect()
-            .await
-            .map_err(|source| Error::Store(parquet_error(store, &part_key, source)))?;
         for batch in batches {
             let batch = keep_from(&batch, covered)?;
             if batch.num_rows() == 0 {
@@ -198,6 +210,19 @@ async fn gather_table(
     }
     sink.close().await?;
     Ok(specs_seen)
+}
+
+/// Every row of a part: fetched whole if small, else by ranges.
+async fn read_part(store: &Store, part: &StoredPart) -> Result<Vec<RecordBatch>, Error> {
+    if part.size <= WHOLE_PART_BYTES {
+        return Ok(store.read_parquet_whole(&part.key).await?);
+    }
+    store
+        .read_parquet(&part.key, usize::MAX >> 1)
+        .await?
+        .try_collect()
+        .await
+        .map_err(|source| Error::Store(parquet_error(store, &part.key, source)))
 }
 
 fn parquet_error(store: &Store, key: &str, source: parquet::errors::ParquetError) -> scythe_storage::StoreError {

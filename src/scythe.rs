@@ -363,7 +363,8 @@ async fn pending_ranges(
     let mut covered: Vec<Range<u64>> = Vec::new();
     let mut generation = 0;
     for table in [SCALARS, FAILURES] {
-        for (part, _) in list_parts(store, layout, table).await? {
+        for part in list_parts(store, layout, table).await? {
+            let part = part.id;
             covered.push(part.start..part.end);
             generation = generation.max(part.generation + 1);
         }

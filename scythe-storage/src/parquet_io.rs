@@ -156,6 +156,21 @@ impl ParquetSink {
 }
 
 impl Store {
+    /// Reads every row of a Parquet object fetched whole in one request: for small objects
+    /// (result parts), where ranged reads would cost several round trips each.
+    pub async fn read_parquet_whole(&self, key: &str) -> Result<Vec<RecordBatch>, StoreError> {
+        let bytes = self.get(key).await?;
+        let parquet = |source| StoreError::Parquet { uri: self.uri(key), source };
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(parquet)?;
+        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0).max(1);
+        builder
+            .with_batch_size(rows)
+            .build()
+            .map_err(parquet)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| parquet(ParquetError::from(error)))
+    }
+
     /// Opens a Parquet object for streaming reads of `batch_size` rows, fetching only the
     /// byte ranges it needs.
     pub async fn read_parquet(&self, key: &str, batch_size: usize) -> Result<ParquetStream, StoreError> {
