@@ -1,42 +1,148 @@
 #!/usr/bin/env bash
-# End-to-end time of no-op specs on a local Hatchet engine (scripts/hatchet-engine.sh) with two
-# worker processes of the quickstart example, next to the same specs on the embedded engine in
-# the same run. Prints a table; exits non-zero only if it could not run.
+# Scythe on a local Hatchet engine, side by side in one run with
+#   - the Python tool (`scythe-engine` 1.3.0 from PyPI, benches/python-tool.sh) on the same engine,
+#     the same S3 server (SeaweedFS), the same workers x slots and a no-op experiment of the same
+#     shape (two floats in, scalars out);
+#   - the engine's ceiling: the lightest client there is (scythe-hatchet's `ceiling` example:
+#     trigger no-op tasks in bulk, complete each at once; no storage, no Parquet);
+#   - Scythe's own embedded engine on the same specs.
+# Scythe runs the quickstart example's `distance` experiment with its workers reading and writing
+# the same SeaweedFS bucket. Prints a table and ratio lines; the targets are reported, never
+# asserted. Exits non-zero only if it could not run.
 #
-#   bash benches/hatchet.sh            # 2,000 specs (one spec per leaf) and 100,000 (batched)
-#   SPECS="2000 20000" bash benches/hatchet.sh
+#   bash benches/hatchet.sh
+#   SPECS=500 BIG_SPECS=20000 SKIP_PYTHON=1 bash benches/hatchet.sh
+#
+# Settings: SPECS [2000] (the comparison), BIG_SPECS [100000] (Scythe batched; 0 skips),
+# WORKERS [2] worker processes of SLOTS [3] slots each, SKIP_PYTHON (set: skip the Python tool).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+specs="${SPECS:-2000}" big="${BIG_SPECS:-100000}" workers="${WORKERS:-2}" slots="${SLOTS:-3}"
 work="$(mktemp -d)"
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+say() { printf '[bench-hatchet] %s\n' "$*" >&2; }
 
 bash "$root/scripts/hatchet-engine.sh" install >/dev/null
 # shellcheck disable=SC1090
 . "$(bash "$root/scripts/hatchet-engine.sh" start 2>/dev/null)"
+bash "$root/scripts/seaweedfs.sh" start >/dev/null
+eval "$(bash "$root/scripts/seaweedfs.sh" env)"
 cargo build --release --quiet -p quickstart
+cargo build --release --quiet -p scythe-hatchet --example ceiling
 bin="$CARGO_TARGET_DIR/release/quickstart"
-export SCYTHE_STORAGE="$work/runs"
-for name in b1 b2; do
-  SCYTHE_WORKER_NAME="$name" "$bin" worker > "$work/$name.log" 2>&1 &
+ceiling="$CARGO_TARGET_DIR/release/examples/ceiling"
+engine_version="$(sed -n 's/.*hatchet-lite \(v[0-9.]*\).*/\1/p' <(bash "$root/scripts/hatchet-engine.sh" status) | head -1)"
+
+# Scythe's tasks in a namespace of their own, results in the bucket.
+export HATCHET_CLIENT_NAMESPACE="scythe_bench_$$"
+export SCYTHE_STORAGE="s3://$SCYTHE_S3_BUCKET/bench-$$"
+for i in $(seq 1 "$workers"); do
+  SCYTHE_WORKER_NAME="bench-$i" SCYTHE_WORKER_SLOTS="$slots" "$bin" worker > "$work/worker-$i.log" 2>&1 &
   pids+=($!)
 done
+worker_pids=("${pids[@]}")
 sleep 1
 
-seconds() { local start end; start=$(date +%s.%N); "$@" > "$work/last.txt" 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc; }
+# CPU seconds (user+sys) and peak resident MiB of the Scythe worker processes.
+workers_cpu() {
+  local total=0 pid fields
+  for pid in "${worker_pids[@]}"; do
+    read -ra fields < <(sed 's/.*) //' "/proc/$pid/stat")
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "scale=2; $total / $(getconf CLK_TCK)" | bc
+}
+workers_peak_mib() {
+  local max=0 pid kib
+  for pid in "${worker_pids[@]}"; do
+    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+    ((kib > max)) && max=$kib
+  done
+  echo "scale=1; $max / 1024" | bc
+}
 
-printf '%-10s %-22s %10s %14s\n' specs engine seconds specs/s
-for n in ${SPECS:-2000 100000}; do
-  # Up to 256 leaves: 2,000 specs -> 8 per leaf; 100,000 -> 391 per leaf.
-  t_hatchet=$(seconds "$bin" scatter distance --sample "$n" --engine hatchet --wait)
-  grep -q "($n succeeded" "$work/last.txt" || { cat "$work/last.txt"; exit 1; }
-  t_embedded=$(seconds "$bin" scatter distance --sample "$n" --engine embedded --workers 2)
-  grep -q "($n succeeded" "$work/last.txt" || { cat "$work/last.txt"; exit 1; }
-  printf '%-10s %-22s %10.2f %14.0f\n' "$n" "hatchet (2 workers)" "$t_hatchet" "$(echo "$n / $t_hatchet" | bc -l)"
-  printf '%-10s %-22s %10.2f %14.0f\n' "$n" "embedded (2 threads)" "$t_embedded" "$(echo "$n / $t_embedded" | bc -l)"
-  echo "ratio hatchet/embedded at $n specs = $(echo "scale=2; $t_hatchet / $t_embedded" | bc -l)"
-done
+rows=()
+row() { rows+=("$(printf '%-34s %8s %7s %9s %9s %9s %11s %10s' "$@")"); }
+# scythe LABEL N [scatter args...]: one Hatchet run; sets wall, cpu.
+scythe_run() {
+  local label=$1 n=$2 start end cpu0 tasks
+  shift 2
+  cpu0=$(workers_cpu)
+  start=$(date +%s.%N)
+  "$bin" scatter distance --sample "$n" --engine hatchet --wait "$@" > "$work/last.txt" 2>&1 || { cat "$work/last.txt" >&2; exit 1; }
+  end=$(date +%s.%N)
+  grep -q "($n succeeded" "$work/last.txt" || { cat "$work/last.txt" >&2; exit 1; }
+  wall=$(echo "$end - $start" | bc)
+  cpu=$(echo "$(workers_cpu) - $cpu0" | bc)
+  tasks=$(sed -n 's/^tasks *\([0-9]*\) leaves.*/\1/p' "$work/last.txt")
+  row "$label" "$n" "$tasks" "$(printf %.2f "$wall")" "$(printf %.0f "$(echo "$n / $wall" | bc -l)")" \
+    "$(printf %.1f "$(echo "$tasks / $wall" | bc -l)")" "$cpu" "$(workers_peak_mib)"
+}
+
+say "Scythe: $specs specs, default batching"
+scythe_run "scythe (default batching)" "$specs"
+scythe_default_wall=$wall
+say "Scythe: $specs specs, one spec per task"
+scythe_run "scythe (--batch 1)" "$specs" --batch 1
+scythe_one_wall=$wall
+
+say "embedded engine: $specs specs"
+start=$(date +%s.%N)
+SCYTHE_STORAGE="$work/embedded" "$bin" scatter distance --sample "$specs" --engine embedded --workers "$workers" > "$work/last.txt"
+embedded_wall=$(echo "$(date +%s.%N) - $start" | bc)
+row "scythe embedded (local folder)" "$specs" "-" "$(printf %.2f "$embedded_wall")" \
+  "$(printf %.0f "$(echo "$specs / $embedded_wall" | bc -l)")" "-" "-" "-"
+
+say "engine ceiling: $specs no-op tasks"
+"$ceiling" "$specs" --slots "$slots" --workers "$workers" > "$work/ceiling.json" 2> "$work/ceiling.err" || {
+  cat "$work/ceiling.err" >&2
+  exit 1
+}
+json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+ceiling_wall=$(json "$work/ceiling.json" seconds)
+ceiling_rate=$(json "$work/ceiling.json" tasks_per_s)
+row "engine ceiling (minimal client)" "$specs" "$specs" "$ceiling_wall" "$(printf %.0f "$ceiling_rate")" \
+  "$ceiling_rate" "-" "-"
+
+python_wall=""
+if [[ -z ${SKIP_PYTHON:-} ]]; then
+  say "Python scythe-engine 1.3.0: $specs specs (minutes)"
+  SPECS="$specs" WORKERS="$workers" SLOTS="$slots" bash "$root/benches/python-tool.sh" > "$work/python.json"
+  python_wall=$(json "$work/python.json" wall_s)
+  row "python scythe-engine 1.3.0" "$specs" "$specs" "$python_wall" \
+    "$(printf %.0f "$(echo "$specs / $python_wall" | bc -l)")" \
+    "$(printf %.1f "$(echo "$specs / $python_wall" | bc -l)")" "$(json "$work/python.json" worker_cpu_s)" \
+    "$(json "$work/python.json" worker_peak_rss_mib)"
+fi
+
+if ((big > 0)); then
+  say "Scythe: $big specs, default batching"
+  scythe_run "scythe (default batching)" "$big"
+  big_wall=$wall
+fi
+
+echo
+echo "Hatchet $engine_version on loopback, $workers workers x $slots slots, SeaweedFS S3; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %8s %7s %9s %9s %9s %11s %10s\n' client specs tasks "wall s" specs/s tasks/s "worker CPU" "peak MiB"
+printf '%s\n' "${rows[@]}"
+echo
+scythe_task_rate=$(echo "$specs / $scythe_one_wall" | bc -l)
+printf 'ratio scythe(--batch 1) tasks/s / ceiling tasks/s = %.2f (target >= 0.8)\n' "$(echo "$scythe_task_rate / $ceiling_rate" | bc -l)"
+printf 'ratio scythe(batched) specs/s / ceiling tasks/s = %.1f\n' "$(echo "$specs / $scythe_default_wall / $ceiling_rate" | bc -l)"
+if ((big > 0)); then
+  printf 'ratio scythe(batched, %s specs) specs/s / ceiling tasks/s = %.1f\n' "$big" "$(echo "$big / $big_wall / $ceiling_rate" | bc -l)"
+fi
+printf 'ratio hatchet/embedded wall at %s specs = %.1f\n' "$specs" "$(echo "$scythe_default_wall / $embedded_wall" | bc -l)"
+if [[ -n $python_wall ]]; then
+  printf 'ratio python/scythe wall = %.1f (target >= 5), one spec per task: %.1f\n' \
+    "$(echo "$python_wall / $scythe_default_wall" | bc -l)" "$(echo "$python_wall / $scythe_one_wall" | bc -l)"
+fi
