@@ -117,9 +117,10 @@ pub async fn progress(store: &Store, id: &RunId) -> Result<u64, Error> {
 
 /// Reads a run's manifest, or `None` if allocation has not written it.
 pub(crate) async fn read_manifest(store: &Store, layout: &RunLayout) -> Result<Option<Manifest>, Error> {
-    match store.head(&layout.manifest()).await? {
-        Some(_) => Ok(Some(from_yaml("manifest.yml", &store.get(&layout.manifest()).await?)?)),
-        None => Ok(None),
+    match store.get(&layout.manifest()).await {
+        Ok(bytes) => Ok(Some(from_yaml("manifest.yml", &bytes)?)),
+        Err(scythe_storage::StoreError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -185,7 +185,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
             let rows = shard.rows(n_specs);
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
-            let report = scythe.work_registered(registered, &id, rows.clone()).await?;
+            let report = scythe.work_registered(registered, &id, rows.clone(), false).await?;
             println!(
                 "{id}: specs {}..{}: ran {} ({} succeeded, {} failed) in {:.2?}",
                 rows.start, rows.end, report.ran, report.succeeded, report.failed, report.run_time

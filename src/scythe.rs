@@ -1,6 +1,6 @@
 //! [`Scythe`]: the steps of a run as a Rust API — scatter (allocate and run), resume, gather.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use scythe_core::layout::{RunId, RunLayout};
 use scythe_core::schema::ExperimentSchema;
 use scythe_core::{Experiment, VersionStrategy};
-use scythe_storage::Store;
+use scythe_storage::{ParquetFooter, Store};
 
 use crate::allocate::{allocate, commit};
 use crate::catalog::read_manifest;
@@ -72,17 +72,23 @@ pub struct WorkReport {
 pub struct Scythe {
     store: Store,
     engine: EngineSettings,
+    /// Spec counts of committed runs read so far (a manifest never changes once written), so a
+    /// worker reads each run's manifest once, not once per task.
+    n_specs: Arc<std::sync::Mutex<HashMap<RunId, u64>>>,
+    /// Footers of runs' `specs.pq` (written once, never changed), so a worker fetches only the
+    /// rows of each task, not the footer again.
+    specs_footers: Arc<std::sync::Mutex<HashMap<RunId, ParquetFooter>>>,
 }
 
 impl Scythe {
     /// Works on `store` with default engine settings.
     pub fn new(store: Store) -> Self {
-        Self { store, engine: EngineSettings::default() }
+        Self { store, engine: EngineSettings::default(), n_specs: Arc::default(), specs_footers: Arc::default() }
     }
 
     /// Storage and engine settings from the `SCYTHE_*` environment variables.
     pub fn from_env() -> Result<Self, Error> {
-        Ok(Self { store: StorageSettings::from_env().open()?, engine: EngineSettings::from_env()? })
+        Ok(Self::new(StorageSettings::from_env().open()?).with_engine(EngineSettings::from_env()?))
     }
 
     /// Uses these engine settings.
@@ -120,7 +126,7 @@ impl Scythe {
     /// Runs the specs of `rows` (sort indexes) of an allocated run that have no result yet.
     /// Safe to run again or concurrently with other shards: results are written idempotently.
     pub async fn work<E: Experiment>(&self, run: &RunId, rows: Range<u64>) -> Result<WorkReport, Error> {
-        self.work_registered(register::<E>()?, run, rows).await
+        self.work_registered(register::<E>()?, run, rows, false).await
     }
 
     pub(crate) async fn allocate_registered(
@@ -138,21 +144,31 @@ impl Scythe {
         Ok(allocation.layout.run().clone())
     }
 
+    /// Runs the specs of `rows` that have no result yet. With `first_attempt` (a distributed
+    /// leaf's first try at its rows) the listing of existing results is skipped: nothing else is
+    /// assigned those rows, and should something have run them (`resume`, a shard), running
+    /// them again only costs time, as gather takes each sort index once.
     pub(crate) async fn work_registered(
         &self,
         experiment: Arc<dyn Registered>,
         run: &RunId,
         rows: Range<u64>,
+        first_attempt: bool,
     ) -> Result<WorkReport, Error> {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
-        let manifest = read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?;
-        let rows = rows.start.min(manifest.n_specs)..rows.end.min(manifest.n_specs);
-        let (pending, generation) = pending_ranges(&self.store, &layout, rows.clone()).await?;
+        let n_specs = self.n_specs_of(&layout).await?;
+        let rows = rows.start.min(n_specs)..rows.end.min(n_specs);
+        let (pending, generation) = if first_attempt {
+            (if rows.is_empty() { Vec::new() } else { vec![rows.clone()] }, 0)
+        } else {
+            pending_ranges(&self.store, &layout, rows.clone()).await?
+        };
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let specs = if todo == 0 {
             SpecRows::new(Vec::new())
         } else {
-            read_specs(&self.store, &layout, experiment.schema(), rows.clone()).await?
+            let footer = self.specs_footer(&layout).await?;
+            read_specs(&self.store, &footer, &layout, experiment.schema(), rows.clone()).await?
         };
         let progress = Progress::new(todo, self.engine.progress);
         let execution = if todo == 0 {
@@ -179,6 +195,33 @@ impl Scythe {
             failed: execution.failed,
             run_time: execution.elapsed,
         })
+    }
+
+    /// The number of specs of a committed run, from its manifest (read once per run).
+    async fn n_specs_of(&self, layout: &RunLayout) -> Result<u64, Error> {
+        let cached = self.n_specs.lock().ok().and_then(|known| known.get(layout.run()).copied());
+        if let Some(n_specs) = cached {
+            return Ok(n_specs);
+        }
+        let manifest =
+            read_manifest(&self.store, layout).await?.ok_or_else(|| Error::RunNotFound(layout.run().to_string()))?;
+        if let Ok(mut known) = self.n_specs.lock() {
+            known.insert(layout.run().clone(), manifest.n_specs);
+        }
+        Ok(manifest.n_specs)
+    }
+
+    /// The footer of a run's `specs.pq` (read once per run).
+    async fn specs_footer(&self, layout: &RunLayout) -> Result<ParquetFooter, Error> {
+        let cached = self.specs_footers.lock().ok().and_then(|known| known.get(layout.run()).cloned());
+        if let Some(footer) = cached {
+            return Ok(footer);
+        }
+        let footer = self.store.parquet_footer(&layout.specs()).await?;
+        if let Ok(mut known) = self.specs_footers.lock() {
+            known.insert(layout.run().clone(), footer.clone());
+        }
+        Ok(footer)
     }
 
     /// Records every spec of `rows` that has no result as failed with `reason` (a leaf task
@@ -268,7 +311,8 @@ impl Scythe {
             });
         }
         let (pending, generation) = pending_ranges(&self.store, &layout, 0..manifest.n_specs).await?;
-        let specs = read_specs(&self.store, &layout, experiment.schema(), 0..manifest.n_specs).await?;
+        let footer = self.store.parquet_footer(&layout.specs()).await?;
+        let specs = read_specs(&self.store, &footer, &layout, experiment.schema(), 0..manifest.n_specs).await?;
         let plan = RunPlan { layout, specs, pending, generation, n_specs: manifest.n_specs, committing: None };
         self.execute_and_gather(experiment, plan).await
     }
@@ -387,11 +431,12 @@ async fn pending_ranges(
 /// Reads a run's `specs.pq` back as conformed input batches.
 async fn read_specs(
     store: &Store,
+    footer: &ParquetFooter,
     layout: &RunLayout,
     schema: &ExperimentSchema,
     rows: Range<u64>,
 ) -> Result<SpecRows, Error> {
-    let (stream, first_row) = store.read_parquet_rows(&layout.specs(), rows, 64 * 1024).await?;
+    let (stream, first_row) = store.read_parquet_rows_of(footer, rows, 64 * 1024)?;
     let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|source| {
         Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&layout.specs()), source })
     })?;

@@ -13,5 +13,7 @@ mod store;
 
 pub use error::StoreError;
 pub use location::StoreLocation;
-pub use parquet_io::{ObjectReader, ParquetSink, ParquetStream, encode_parquet, final_writer_properties};
+pub use parquet_io::{
+    ObjectReader, ParquetFooter, ParquetSink, ParquetStream, encode_parquet, final_writer_properties,
+};
 pub use store::Store;

@@ -12,7 +12,7 @@ use futures::{FutureExt, TryFutureExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use parquet::arrow::{ArrowWriter, AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
 use parquet::basic::{Compression, ZstdLevel};
@@ -26,6 +26,15 @@ use crate::store::Store;
 
 /// A stream of record batches read from a Parquet object.
 pub type ParquetStream = ParquetRecordBatchStream<ObjectReader>;
+
+/// The footer of a stored Parquet object, from [`Store::parquet_footer`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ParquetFooter {
+    uri: String,
+    path: ObjectPath,
+    size: u64,
+    metadata: ArrowReaderMetadata,
+}
 
 /// Reads byte ranges of one object; what the Parquet reader fetches through.
 #[derive(Debug, Clone)]
@@ -186,6 +195,18 @@ impl Store {
             .map_err(parquet)
     }
 
+    /// Reads the footer of a Parquet object (its size, schema and row groups), for reading
+    /// parts of an object that does not change without fetching the footer again.
+    pub async fn parquet_footer(&self, key: &str) -> Result<ParquetFooter, StoreError> {
+        let uri = self.uri(key);
+        let meta = self.head(key).await?.ok_or_else(|| StoreError::NotFound { uri: uri.clone() })?;
+        let mut reader = ObjectReader { store: Arc::clone(self.object_store()), path: meta.location, size: meta.size };
+        let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::default())
+            .await
+            .map_err(|source| StoreError::Parquet { uri: uri.clone(), source })?;
+        Ok(ParquetFooter { uri, path: reader.path, size: reader.size, metadata })
+    }
+
     /// Streams rows `rows` (0-based row numbers) of a Parquet object, fetching only the row
     /// groups that hold them. Returns the stream and the row number of its first row (the
     /// start of the first row group read, at or before `rows.start`).
@@ -195,11 +216,20 @@ impl Store {
         rows: std::ops::Range<u64>,
         batch_size: usize,
     ) -> Result<(ParquetStream, u64), StoreError> {
-        let uri = self.uri(key);
-        let meta = self.head(key).await?.ok_or_else(|| StoreError::NotFound { uri: uri.clone() })?;
-        let reader = ObjectReader { store: Arc::clone(self.object_store()), path: meta.location, size: meta.size };
-        let parquet = |source| StoreError::Parquet { uri: uri.clone(), source };
-        let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(parquet)?;
+        self.read_parquet_rows_of(&self.parquet_footer(key).await?, rows, batch_size)
+    }
+
+    /// [`read_parquet_rows`](Self::read_parquet_rows) of an object whose footer was read
+    /// before: only the row groups are fetched.
+    pub fn read_parquet_rows_of(
+        &self,
+        footer: &ParquetFooter,
+        rows: std::ops::Range<u64>,
+        batch_size: usize,
+    ) -> Result<(ParquetStream, u64), StoreError> {
+        let reader =
+            ObjectReader { store: Arc::clone(self.object_store()), path: footer.path.clone(), size: footer.size };
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, footer.metadata.clone());
         let mut groups = Vec::new();
         let mut first_row = None;
         let mut start = 0u64;
@@ -211,7 +241,11 @@ impl Store {
             }
             start = end;
         }
-        let stream = builder.with_row_groups(groups).with_batch_size(batch_size).build().map_err(parquet)?;
+        let stream = builder
+            .with_row_groups(groups)
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(|source| StoreError::Parquet { uri: footer.uri.clone(), source })?;
         Ok((stream, first_row.unwrap_or(rows.start)))
     }
 

@@ -23,7 +23,9 @@ pub(super) async fn run_action(
     match handler {
         Handler::Leaf(experiment) => {
             extend_deadline(client, experiment.as_ref(), action, input.end.saturating_sub(input.start)).await;
-            let report = scythe.work_registered(Arc::clone(experiment), &run, input.start..input.end).await?;
+            let report = scythe
+                .work_registered(Arc::clone(experiment), &run, input.start..input.end, action.retry_count == 0)
+                .await?;
             Ok(RangeOutput { succeeded: report.succeeded, failed: report.failed, missing: 0 })
         }
         Handler::Root(experiments) => {
