@@ -25,7 +25,7 @@ run_part() {
   local name=$1
   shift
   printf '\n==> %s: %s\n' "$name" "$*"
-  "$@" 2>&1 | grep -v '^\[bench-hatchet\]\|^\[hatchet-engine\]\|^\[seaweedfs\]\|^\[pybench\]'
+  "$@" 2>&1 | grep -v '^\[\(bench-hatchet\|hatchet-engine\|seaweedfs\|python-tool\)\]\|^seaweedfs: \|it/s\]'
   local rc=${PIPESTATUS[0]}
   ((rc == 0)) || { echo "!! $name could not run (exit $rc)"; failed+=("$name"); }
 }
