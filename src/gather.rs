@@ -3,8 +3,8 @@
 //! `pandas.read_parquet` restores the MultiIndex.
 //!
 //! Parts are read in sort-index order, [`PREFETCH`] at a time (each small part in one request),
-//! and specs are streamed alongside, so memory stays bounded by a few parts plus one specs batch
-//! whatever the run's size. Parts that overlap (a batch that ran twice) contribute each sort
+//! and specs are streamed alongside, so memory stays bounded by 16 parts (each at most one
+//! embedded flush or one leaf's batch) plus one specs batch whatever the run's size. Parts that overlap (a batch that ran twice) contribute each sort
 //! index once.
 
 use std::collections::BTreeMap;
@@ -98,8 +98,16 @@ pub(crate) async fn gather(
 ) -> Result<GatherSummary, Error> {
     let index = index_fields(schema);
     let mut summary = GatherSummary { succeeded: 0, failed: 0, missing: 0, tables: BTreeMap::new() };
+    // A spec that succeeded in any attempt is not also a failure (at-least-once delivery: a
+    // leaf recorded as lost may still have finished).
+    let mut succeeded = SortIndexSet::new(n_specs);
     for table in table_specs(schema) {
-        let rows = gather_table(store, layout, &table, &index, specs).await?;
+        let role = match table.name.as_str() {
+            SCALARS => Role::Record(&mut succeeded),
+            FAILURES => Role::Exclude(&succeeded),
+            _ => Role::Plain,
+        };
+        let rows = gather_table(store, layout, &table, &index, specs, role).await?;
         match table.name.as_str() {
             SCALARS => summary.succeeded = rows,
             FAILURES => summary.failed = rows,
@@ -145,6 +153,7 @@ async fn gather_table(
     table: &TableSpec,
     index: &[FieldRef],
     in_memory: Option<&SpecRows>,
+    mut role: Role<'_>,
 ) -> Result<u64, Error> {
     let skip = if table.has_subindex { 2 } else { 1 };
     let mut fields: Vec<FieldRef> = table.schema.fields().iter().skip(skip).cloned().collect();
@@ -179,7 +188,12 @@ async fn gather_table(
             continue;
         }
         for batch in batches {
-            let batch = keep_from(&batch, covered)?;
+            let mut batch = keep_from(&batch, covered)?;
+            match &mut role {
+                Role::Record(set) => set.insert_all(batch.column(0).as_primitive::<UInt64Type>()),
+                Role::Exclude(set) => batch = set.drop_members(&batch)?,
+                Role::Plain => {}
+            }
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -210,6 +224,48 @@ async fn gather_table(
     }
     sink.close().await?;
     Ok(specs_seen)
+}
+
+/// What a table's gather does with the sort indexes it sees.
+enum Role<'a> {
+    /// Nothing.
+    Plain,
+    /// Notes them (the successes).
+    Record(&'a mut SortIndexSet),
+    /// Drops rows whose sort index is in the set (failures of specs that also succeeded).
+    Exclude(&'a SortIndexSet),
+}
+
+/// A set of sort indexes below a run's spec count: one bit each.
+struct SortIndexSet(Vec<u64>);
+
+impl SortIndexSet {
+    fn new(n_specs: u64) -> Self {
+        Self(vec![0; usize::try_from(n_specs.div_ceil(64)).unwrap_or(0)])
+    }
+
+    fn insert_all(&mut self, sort_indexes: &UInt64Array) {
+        for &index in sort_indexes.values() {
+            if let Some(word) = self.0.get_mut((index / 64) as usize) {
+                *word |= 1 << (index % 64);
+            }
+        }
+    }
+
+    fn contains(&self, index: u64) -> bool {
+        self.0.get((index / 64) as usize).is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// `batch` (sort index first) without the rows whose sort index is in the set.
+    fn drop_members(&self, batch: &RecordBatch) -> Result<RecordBatch, Error> {
+        let sort_indexes = batch.column(0).as_primitive::<UInt64Type>();
+        if !sort_indexes.values().iter().any(|&index| self.contains(index)) {
+            return Ok(batch.clone());
+        }
+        let keep: BooleanArray = sort_indexes.values().iter().map(|&index| Some(!self.contains(index))).collect();
+        arrow::compute::filter_record_batch(batch, &keep)
+            .map_err(Error::arrow("dropping failures of specs that succeeded"))
+    }
 }
 
 /// Every row of a part: fetched whole if small, else by ranges.
@@ -325,5 +381,25 @@ impl SpecCursor {
                     .map_err(Error::arrow("joining spec index columns"))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_specs_that_succeeded_are_dropped() {
+        let mut succeeded = SortIndexSet::new(130);
+        succeeded.insert_all(&UInt64Array::from(vec![1, 64, 129]));
+        let failures = RecordBatch::try_from_iter([
+            ("sort_index", Arc::new(UInt64Array::from(vec![0, 1, 2, 64, 128, 129])) as ArrayRef),
+            ("error", Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e", "f"])) as ArrayRef),
+        ])
+        .unwrap();
+        let kept = succeeded.drop_members(&failures).unwrap();
+        let kept = kept.column(0).as_primitive::<UInt64Type>().values().to_vec();
+        assert_eq!(kept, [0, 2, 128]);
+        assert!(!succeeded.contains(1_000), "indexes past the run are never members");
     }
 }

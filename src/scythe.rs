@@ -146,8 +146,9 @@ impl Scythe {
 
     /// Runs the specs of `rows` that have no result yet. With `first_attempt` (a distributed
     /// leaf's first try at its rows) the listing of existing results is skipped: nothing else is
-    /// assigned those rows, and should something have run them (`resume`, a shard), running
-    /// them again only costs time, as gather takes each sort index once.
+    /// assigned those rows, and should something have run them (`resume`, a shard, a task the
+    /// engine reassigned), running them again only costs time: gather takes each sort index
+    /// once, and a success over a recorded failure.
     pub(crate) async fn work_registered(
         &self,
         experiment: Arc<dyn Registered>,

@@ -39,15 +39,16 @@ pub(super) async fn run_action(
 }
 
 /// A leaf's registered execution timeout covers the experiment's `batch` specs; a larger batch
-/// (chosen at scatter time) asks the engine for one more `timeout` per extra spec.
+/// (chosen at scatter time) asks the engine for `timeout` per spec of the whole batch (enough
+/// whether the engine counts the increment from now or from the current deadline).
 async fn extend_deadline(client: &HatchetClient, experiment: &dyn Registered, action: &AssignedAction, n_specs: u64) {
     let config = experiment.config();
     let covered = u64::from(config.batch.unwrap_or(1).max(1));
     if n_specs <= covered {
         return;
     }
-    let extra = u32::try_from(n_specs - covered).unwrap_or(u32::MAX);
-    if let Err(error) = client.refresh_timeout(action, config.timeout.saturating_mul(extra)).await {
+    let specs = u32::try_from(n_specs).unwrap_or(u32::MAX);
+    if let Err(error) = client.refresh_timeout(action, config.timeout.saturating_mul(specs)).await {
         tracing::warn!(%error, n_specs, "could not extend the leaf's timeout for its batch");
     }
 }
