@@ -92,7 +92,7 @@ impl WorkerSettings {
     }
 }
 
-/// One engine worker of this process: its id, its actions' handlers and its listen stream.
+/// One engine worker of this process: its id and its heartbeat task.
 struct Registration {
     worker: WorkerId,
     heartbeat: tokio::task::JoinHandle<()>,
@@ -160,6 +160,11 @@ pub(crate) async fn serve(
         let slots = SlotConfig::empty().with(DURABLE_SLOT_TYPE, settings.fan_slots);
         let name = format!("{}-fan", settings.name);
         registrations.push(Registration::new(&client, &name, &[registered.action], slots, &labels).await?);
+    }
+    if registrations.is_empty() {
+        return Err(Error::Settings(
+            "nothing to serve: SCYTHE_WORKER_DOES_FAN is false and this binary registers no experiment".to_owned(),
+        ));
     }
     tracing::info!(engine = %version, worker = %settings.name, slots = settings.slots, "worker registered");
     eprintln!(
