@@ -76,6 +76,7 @@ pub(crate) async fn allocate(
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         engine: "embedded".to_owned(),
         scythe_version: env!("CARGO_PKG_VERSION").to_owned(),
+        design: None,
     };
     Ok(Allocation { layout, manifest, specs: batches })
 }

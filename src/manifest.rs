@@ -31,6 +31,9 @@ pub(crate) struct Manifest {
     pub(crate) engine: String,
     /// The Scythe version that allocated it.
     pub(crate) scythe_version: String,
+    /// How the specs were designed (`scatter --design`); absent for specs from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) design: Option<scythe_core::design::DesignRecord>,
 }
 
 /// `input_artifacts.yml`: the uploaded input files of each field.
@@ -81,6 +84,7 @@ mod tests {
             created_at: "2026-11-25T16:58:38Z".into(),
             engine: "embedded".into(),
             scythe_version: "0.1.0".into(),
+            design: None,
         };
         let text = to_yaml("manifest", &manifest).unwrap();
         let keys: Vec<&str> = text.lines().filter_map(|line| line.split(':').next()).take(6).collect();
