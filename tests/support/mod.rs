@@ -1,3 +1,6 @@
 //! Shared helpers of the integration tests.
 
+#![allow(dead_code)]
+
+pub(crate) mod bin;
 pub(crate) mod s3_server;
