@@ -2,6 +2,8 @@
 //! says what its attempt does — succeed, fail, panic, abort the process, exit, or sleep.
 //!
 //! `cargo run --example faults -- scatter faulty --specs specs.csv` with columns `x,mode`.
+//! Experiment `escape` (columns `naming,target`) returns an output file inside its scratch
+//! folder or one trying to leave it, for the output confinement tests.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,61 @@ fn faulty(input: FaultInput) -> anyhow::Result<FaultOutput> {
     Ok(FaultOutput { y: 2.0 * input.x })
 }
 
+/// How [`escape`] names its output file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Naming {
+    /// A file written in the scratch folder.
+    Inside,
+    /// `target` as it is (an absolute path, a relative path or a URI).
+    AsIs,
+    /// `<scratch>/../../…/<target>`: climbs out of the scratch folder.
+    DotDot,
+    /// A symlink in the scratch folder pointing at `target`.
+    Symlink,
+}
+
+/// One output-file spec.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct EscapeInput {
+    /// How the output file is named.
+    naming: Naming,
+    /// The path or URI the naming uses.
+    target: String,
+}
+
+/// One output file.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct EscapeOutput {
+    /// The file the spec asked for.
+    file: scythe::FileRef,
+}
+
+/// Returns an output file named as the spec says, inside the scratch folder or trying to leave
+/// it (for the output confinement tests).
+#[scythe::experiment(retries = 1)]
+fn escape(input: EscapeInput, ctx: &scythe::TaskContext) -> anyhow::Result<EscapeOutput> {
+    let scratch = ctx.scratch_dir()?;
+    let path = match input.naming {
+        Naming::Inside => {
+            let path = scratch.join("out.txt");
+            std::fs::write(&path, "inside")?;
+            path
+        }
+        Naming::AsIs => return Ok(EscapeOutput { file: input.target.into() }),
+        Naming::DotDot => {
+            let climb = "../".repeat(scratch.components().count());
+            scratch.join(climb).join(input.target.trim_start_matches('/'))
+        }
+        Naming::Symlink => {
+            let link = scratch.join("link.txt");
+            std::os::unix::fs::symlink(&input.target, &link)?;
+            link
+        }
+    };
+    Ok(EscapeOutput { file: path.into() })
+}
+
 fn main() -> std::process::ExitCode {
-    scythe::App::new().experiment::<faulty>().run()
+    scythe::App::new().experiment::<faulty>().experiment::<escape>().run()
 }

@@ -51,7 +51,13 @@ impl App {
     }
 
     /// Registers experiment `E` (the type `#[scythe::experiment]` generated).
+    ///
+    /// Two experiments registered under one name are an error, reported when the app runs.
     pub fn experiment<E: Experiment>(mut self) -> Self {
+        if self.experiments.iter().any(|known| known.schema().name() == E::CONFIG.name) {
+            self.errors.push(Error::DuplicateExperiment(E::CONFIG.name.to_owned()));
+            return self;
+        }
         match register::<E>() {
             Ok(experiment) => self.experiments.push(experiment),
             Err(error) => self.errors.push(error),

@@ -42,6 +42,12 @@ pub enum Error {
         /// What is registered.
         registered: String,
     },
+    /// Two registered experiments share a name (the second would be unreachable).
+    #[error(
+        "two experiments are registered under the name `{0}`; give one another name with \
+         `#[scythe::experiment(name = \"…\")]` or register it once"
+    )]
+    DuplicateExperiment(String),
     /// A run id could not be parsed.
     #[error(transparent)]
     RunId(#[from] RunIdError),

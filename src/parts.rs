@@ -4,7 +4,7 @@
 //! Parts hold `sort_index` plus the output columns; gather joins the index columns from
 //! `specs.pq`. Writing a part twice (a retried batch) writes the same keys.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -113,7 +113,8 @@ pub(crate) struct PartBuffer<'a, O> {
     next: u64,
     successes: Vec<u64>,
     outputs: Vec<O>,
-    scratch: Vec<PathBuf>,
+    /// Each success's scratch folder (where its output files must be), aligned with `successes`.
+    scratch: Vec<Option<PathBuf>>,
     failures: Vec<Failure>,
 }
 
@@ -134,7 +135,7 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
     pub(crate) fn push_success(&mut self, sort_index: u64, output: O, scratch: Option<PathBuf>) {
         self.successes.push(sort_index);
         self.outputs.push(output);
-        self.scratch.extend(scratch);
+        self.scratch.push(scratch);
         self.next = sort_index + 1;
     }
 
@@ -164,13 +165,15 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         let successes = std::mem::take(&mut self.successes);
         let mut failures = std::mem::take(&mut self.failures);
         let failed_before = failures.len();
-        self.run.runtime.block_on(write_part(self.schema, self.run, part, &successes, &outputs, &mut failures))?;
+        let scratch = std::mem::take(&mut self.scratch);
+        let done = Done { successes: &successes, outputs: &outputs, scratch: &scratch };
+        self.run.runtime.block_on(write_part(self.schema, self.run, part, done, &mut failures))?;
         // Counted once written: a thread the watchdog abandons never gets here, and its specs
         // are counted when they run again. Specs whose output files failed moved to failures.
         let moved = failures.len() - failed_before;
         self.run.succeeded.fetch_add((successes.len() - moved) as u64, Ordering::Relaxed);
         self.run.failed.fetch_add(failures.len() as u64, Ordering::Relaxed);
-        for dir in self.scratch.drain(..) {
+        for dir in scratch.into_iter().flatten() {
             let _ = std::fs::remove_dir_all(dir);
         }
         self.start = self.next;
@@ -178,14 +181,21 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
     }
 }
 
+/// The successes of one part: sort indexes, outputs and scratch folders, aligned.
+struct Done<'a, O> {
+    successes: &'a [u64],
+    outputs: &'a [O],
+    scratch: &'a [Option<PathBuf>],
+}
+
 async fn write_part<O: Serialize>(
     schema: &ExperimentSchema,
     run: &RunContext,
     part: PartId,
-    successes: &[u64],
-    outputs: &[O],
+    done: Done<'_, O>,
     failures: &mut Vec<Failure>,
 ) -> Result<(), Error> {
+    let Done { successes, outputs, scratch } = done;
     let output = schema.output();
     let batch = serde_arrow::to_record_batch(output.fields(), &outputs).map_err(|error| Error::Document {
         document: format!("outputs of specs {}..{}", part.start, part.end),
@@ -195,7 +205,8 @@ async fn write_part<O: Serialize>(
     let mut file_columns = Vec::new();
     for column in output.columns_of(ColumnKind::FileRef) {
         let values = batch.column_by_name(&column.name).cloned().ok_or_else(|| missing_column(&column.name))?;
-        let uris = upload_output_files(run, &column.name, successes, &values, &mut keep, failures).await;
+        let rows = OutputRows { sort_indexes: successes, scratch };
+        let uris = upload_output_files(run, &column.name, rows, &values, &mut keep, failures).await;
         file_columns.push(Arc::new(uris) as ArrayRef);
     }
     let mask = BooleanArray::from(keep);
@@ -284,12 +295,21 @@ fn flatten_rows(table: &TableSpec, sort_indexes: &ArrayRef, list: &ArrayRef) -> 
     Ok(Some(columns))
 }
 
+/// The rows of an output column: their sort indexes and scratch folders.
+#[derive(Clone, Copy)]
+struct OutputRows<'a> {
+    sort_indexes: &'a [u64],
+    scratch: &'a [Option<PathBuf>],
+}
+
 /// Uploads the local files an output column names to `results/<field>/<sort_index>.<ext>`;
-/// a spec whose file is missing becomes a failure.
+/// remote URIs (`s3://`, `gs://`, `az://`, `http(s)://`) are recorded as they are. A local file
+/// must be inside its task's scratch folder once symlinks and `..` are resolved; a spec whose
+/// file is outside it, missing or not a file fails for good, one whose upload fails is retried.
 async fn upload_output_files(
     run: &RunContext,
     field: &str,
-    sort_indexes: &[u64],
+    rows: OutputRows<'_>,
     values: &ArrayRef,
     keep: &mut [bool],
     failures: &mut Vec<Failure>,
@@ -301,16 +321,25 @@ async fn upload_output_files(
         }
         let reference = FileRef::new(strings.value(row));
         let result = match reference.kind() {
-            Ok(FileRefKind::Local(path)) => {
-                let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-                let key = run.layout.result_file(field, sort_indexes[row], extension);
-                match run.store.upload_file(path, &key).await {
-                    Ok(()) => Ok(Some(run.store.uri(&key))),
-                    Err(error) => Err(format!("output field `{field}`: {error}")),
+            Ok(FileRefKind::Local(path)) => match confined(path, rows.scratch[row].as_deref()) {
+                Ok(path) => {
+                    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                    let key = run.layout.result_file(field, rows.sort_indexes[row], extension);
+                    match run.store.upload_file(&path, &key).await {
+                        Ok(()) => Ok(Some(run.store.uri(&key))),
+                        Err(error) => Err(TaskError::new(
+                            TaskErrorKind::Infrastructure,
+                            format!("output field `{field}`: {error}"),
+                        )),
+                    }
                 }
-            }
+                Err(reason) => Err(TaskError::new(
+                    TaskErrorKind::InvalidOutput,
+                    format!("output field `{field}`: `{}` {reason}", path.display()),
+                )),
+            },
             Ok(_) => Ok(Some(reference.as_str().to_owned())),
-            Err(error) => Err(format!("output field `{field}`: {error}")),
+            Err(error) => Err(TaskError::new(TaskErrorKind::InvalidOutput, format!("output field `{field}`: {error}"))),
         };
         (row, result)
     }))
@@ -321,16 +350,33 @@ async fn upload_output_files(
     for (row, result) in uploads {
         match result {
             Ok(uri) => uris[row] = uri,
-            Err(message) if keep[row] => {
+            Err(error) if keep[row] => {
                 keep[row] = false;
-                failures.push(Failure::new(
-                    sort_indexes[row],
-                    1,
-                    TaskError::new(TaskErrorKind::Infrastructure, message),
-                ));
+                failures.push(Failure::new(rows.sort_indexes[row], 1, error));
             }
             Err(_) => {}
         }
     }
     StringArray::from(uris)
+}
+
+/// The rule for output files, as failures state it.
+const CONFINEMENT_RULE: &str = "output files must be written inside the task's scratch folder \
+     (`TaskContext::scratch_dir()`), or be remote URIs (s3://, gs://, az://, https://) that are \
+     recorded, not uploaded";
+
+/// `path` with symlinks and `..` resolved, if it is a file inside `scratch`; else why not.
+fn confined(path: &Path, scratch: Option<&Path>) -> Result<PathBuf, String> {
+    let resolved = std::fs::canonicalize(path).map_err(|error| format!("cannot be read ({error})"))?;
+    let inside = scratch
+        .and_then(|scratch| std::fs::canonicalize(scratch).ok())
+        .is_some_and(|scratch| resolved.starts_with(scratch));
+    if !inside {
+        let target = if resolved != path { format!(" (resolves to `{}`)", resolved.display()) } else { String::new() };
+        return Err(format!("is outside the task's scratch folder{target}; {CONFINEMENT_RULE}"));
+    }
+    if !resolved.is_file() {
+        return Err("is not a file".to_owned());
+    }
+    Ok(resolved)
 }

@@ -5,13 +5,15 @@
 //! | `SCYTHE_STORAGE` | folder or URL runs are stored in (`./runs`, `file:///…`, `s3://bucket/prefix`) | `scythe-runs` |
 //! | `SCYTHE_STORAGE_BUCKET` | S3 bucket (overrides `SCYTHE_STORAGE`) | – |
 //! | `SCYTHE_STORAGE_BUCKET_PREFIX` | key prefix inside the bucket | `scythe` |
+//! | `SCYTHE_STORAGE_RETRY_WINDOW` | how long a failing storage request is retried (`90s`, `10m`) | `5m` |
 //! | `SCYTHE_WORKERS` | embedded engine threads | number of CPUs |
 //! | `SCYTHE_CACHE_DIR` | where remote input files are cached | `$XDG_CACHE_HOME/scythe/files` or `~/.cache/scythe/files` |
 //! | `SCYTHE_CACHE_MAX_BYTES` | size cap of that cache (least recently used files go first) | 20 GiB |
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use scythe_storage::Store;
+use scythe_storage::{DEFAULT_RETRY_WINDOW, Store, StoreLocation};
 
 use crate::error::Error;
 
@@ -29,16 +31,23 @@ pub struct StorageSettings {
     pub url: String,
     /// Key prefix for buckets whose URL carries none.
     pub bucket_prefix: String,
+    /// How long a failing request to a bucket is retried before the command fails.
+    pub retry_window: Duration,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { url: DEFAULT_STORAGE.to_owned(), bucket_prefix: DEFAULT_BUCKET_PREFIX.to_owned() }
+        Self {
+            url: DEFAULT_STORAGE.to_owned(),
+            bucket_prefix: DEFAULT_BUCKET_PREFIX.to_owned(),
+            retry_window: DEFAULT_RETRY_WINDOW,
+        }
     }
 }
 
 impl StorageSettings {
-    /// Settings from `SCYTHE_STORAGE`, `SCYTHE_STORAGE_BUCKET` and `SCYTHE_STORAGE_BUCKET_PREFIX`.
+    /// Settings from `SCYTHE_STORAGE`, `SCYTHE_STORAGE_BUCKET`, `SCYTHE_STORAGE_BUCKET_PREFIX`
+    /// and `SCYTHE_STORAGE_RETRY_WINDOW` (an unreadable window is logged and the default used).
     pub fn from_env() -> Self {
         let bucket_prefix =
             std::env::var("SCYTHE_STORAGE_BUCKET_PREFIX").unwrap_or_else(|_| DEFAULT_BUCKET_PREFIX.to_owned());
@@ -46,15 +55,24 @@ impl StorageSettings {
             Ok(bucket) if !bucket.is_empty() => format!("s3://{bucket}"),
             _ => std::env::var("SCYTHE_STORAGE").unwrap_or_else(|_| DEFAULT_STORAGE.to_owned()),
         };
-        Self { url, bucket_prefix }
+        let retry_window = match std::env::var("SCYTHE_STORAGE_RETRY_WINDOW") {
+            Ok(text) => humantime::parse_duration(&text).unwrap_or_else(|error| {
+                tracing::warn!("SCYTHE_STORAGE_RETRY_WINDOW=`{text}` is not a duration like `5m` ({error}); using 5m");
+                DEFAULT_RETRY_WINDOW
+            }),
+            Err(_) => DEFAULT_RETRY_WINDOW,
+        };
+        Self { url, bucket_prefix, retry_window }
     }
 
     /// Opens the store. Local folders get no prefix; buckets get the bucket prefix.
     pub fn open(&self) -> Result<Store, Error> {
         let is_bucket =
             self.url.contains("://") && !self.url.starts_with("file://") && !self.url.starts_with("memory://");
-        let prefix = if is_bucket { self.bucket_prefix.as_str() } else { "" };
-        Ok(Store::from_url(&self.url, prefix)?)
+        let default_prefix = if is_bucket { self.bucket_prefix.as_str() } else { "" };
+        let (location, prefix) = StoreLocation::parse(&self.url)?;
+        let prefix = if prefix.is_empty() { default_prefix.to_owned() } else { prefix };
+        Ok(Store::open_with_retry(location, prefix, std::iter::empty::<(&str, &str)>(), self.retry_window)?)
     }
 }
 

@@ -7,13 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use scythe_core::ExperimentData;
-use scythe_core::schema::{ColumnKind, DataSchema};
+use scythe_core::schema::{ColumnKind, DataSchema, EXPERIMENT_ID, SORT_INDEX};
 use scythe_core::validate::{SpecError, SpecIssue, check_constraints, conform};
 use scythe_core::{FileRef, FileRefKind};
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::artifacts::ArtifactPlan;
 use crate::error::Error;
 
 /// Rows read per batch from spec files.
@@ -84,6 +88,9 @@ pub(crate) fn load(specs: &Specs, input: &DataSchema, decode_check: DecodeCheck<
             total: 1,
         }));
     }
+    // The same checks allocation makes before it uploads (names, collisions), so a bad input
+    // file is refused before a version is claimed.
+    ArtifactPlan::check(&batches, input).map_err(located)?;
     Ok(ValidSpecs { batches, rows })
 }
 
@@ -147,52 +154,164 @@ fn regex_empty() -> regex::Regex {
     regex::Regex::new("^$").unwrap_or_else(|_| unreachable!("a constant, valid regex"))
 }
 
-/// JSON Lines, read line by line so a bad line is reported with its number.
+/// JSON Lines: one object per line, checked by the same rules as CSV. Metadata keys
+/// (`experiment_id`, `sort_index`) are dropped, a key that is not a field is refused with its
+/// row, a repeated key is refused, a missing or `null` required field is reported by row and
+/// field by [`conform`], and a tuple field may be written as a JSON array `[a, b]`.
 fn read_json_lines(path: &Path, input: &DataSchema) -> Result<Vec<RecordBatch>, Error> {
     let fail = |reason: String| Error::SpecsFile { path: path.display().to_string(), reason };
+    let refuse = |issue: SpecIssue| Error::Specs {
+        origin: format!("`{}`", path.display()),
+        source: SpecError { issues: vec![issue], total: 1 },
+    };
     let schema = json_reading_schema(input);
-    let text = std::fs::read_to_string(path).map_err(|error| fail(error.to_string()))?;
-    let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
-        .with_batch_size(READ_BATCH_ROWS)
-        .with_strict_mode(true)
-        .build_decoder()
-        .map_err(|error| fail(error.to_string()))?;
+    let file = File::open(path).map_err(|error| fail(error.to_string()))?;
     let mut batches = Vec::new();
+    let mut pending: Vec<(usize, Value)> = Vec::new();
     let mut row = 0u64;
-    for (number, line) in text.lines().enumerate() {
+    for (number, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|error| fail(format!("line {}: {error}", number + 1)))?;
         if line.trim().is_empty() {
             continue;
         }
-        decoder
-            .decode(format!("{line}\n").as_bytes())
-            .map_err(|error| fail(format!("line {} (row {row}): {error}", number + 1)))?;
-        // Flush eagerly so a type error is attributed to the line that caused it.
-        if let Some(batch) =
-            decoder.flush().map_err(|error| fail(format!("line {} (row {row}): {error}", number + 1)))?
-        {
-            batches.push(batch);
+        let Entries(entries) =
+            serde_json::from_str(&line).map_err(|error| fail(format!("line {} (row {row}): {error}", number + 1)))?;
+        let mut object = serde_json::Map::with_capacity(entries.len());
+        for (key, mut value) in entries {
+            if key == EXPERIMENT_ID || key == SORT_INDEX || key.starts_with("__index_level_") {
+                continue;
+            }
+            let Ok(field) = schema.field_with_name(&key) else {
+                return Err(refuse(SpecIssue {
+                    row: Some(row),
+                    field: Some(key),
+                    message: format!("is not a field of `{}`; its fields are {}", input.type_name(), field_list(input)),
+                }));
+            };
+            tuples_as_objects(&mut value, field.data_type());
+            if object.insert(key.clone(), value).is_some() {
+                return Err(refuse(SpecIssue {
+                    row: Some(row),
+                    field: Some(key),
+                    message: "appears twice in the object; keep one".to_owned(),
+                }));
+            }
         }
+        pending.push((number + 1, Value::Object(object)));
         row += 1;
+        if pending.len() == READ_BATCH_ROWS {
+            batches.push(decode_json(&schema, &pending, row - pending.len() as u64, path)?);
+            pending.clear();
+        }
     }
-    coalesce(&schema, batches, path)
+    if !pending.is_empty() {
+        batches.push(decode_json(&schema, &pending, row - pending.len() as u64, path)?);
+    }
+    Ok(batches)
 }
 
-fn coalesce(schema: &SchemaRef, batches: Vec<RecordBatch>, path: &Path) -> Result<Vec<RecordBatch>, Error> {
-    batches
-        .chunks(READ_BATCH_ROWS)
-        .map(|chunk| arrow::compute::concat_batches(schema, chunk))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| Error::SpecsFile { path: path.display().to_string(), reason: error.to_string() })
+/// Decodes JSON rows (with their line numbers) into one batch; on failure, finds and names the
+/// first line that does not decode.
+fn decode_json(schema: &SchemaRef, rows: &[(usize, Value)], first_row: u64, path: &Path) -> Result<RecordBatch, Error> {
+    let fail = |reason: String| Error::SpecsFile { path: path.display().to_string(), reason };
+    let decode = |rows: &[(usize, Value)]| -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
+        let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
+            .with_batch_size(rows.len().max(1))
+            .with_strict_mode(true)
+            .build_decoder()?;
+        let values: Vec<&Value> = rows.iter().map(|(_, value)| value).collect();
+        decoder.serialize(&values)?;
+        decoder.flush()
+    };
+    match decode(rows) {
+        Ok(batch) => Ok(batch.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema)))),
+        Err(error) => {
+            for (offset, row) in rows.iter().enumerate() {
+                if let Err(error) = decode(std::slice::from_ref(row)) {
+                    return Err(fail(format!("line {} (row {}): {error}", row.0, first_row + offset as u64)));
+                }
+            }
+            Err(fail(error.to_string()))
+        }
+    }
 }
 
-/// The input schema with enum (dictionary) columns read as plain strings.
+/// Rewrites JSON arrays given for tuple fields (Arrow structs with fields `0`, `1`, …) into the
+/// objects `{"0": …, "1": …}` Arrow reads, at any depth.
+fn tuples_as_objects(value: &mut Value, data_type: &DataType) {
+    match (data_type, value) {
+        (DataType::Struct(fields), value @ Value::Array(_)) if is_tuple(fields) => {
+            let Value::Array(items) = value else { return };
+            if items.len() != fields.len() {
+                return;
+            }
+            let object = std::mem::take(items)
+                .into_iter()
+                .zip(fields.iter())
+                .map(|(mut item, field)| {
+                    tuples_as_objects(&mut item, field.data_type());
+                    (field.name().clone(), item)
+                })
+                .collect();
+            *value = Value::Object(object);
+        }
+        (DataType::Struct(fields), Value::Object(object)) => {
+            for field in fields {
+                if let Some(item) = object.get_mut(field.name()) {
+                    tuples_as_objects(item, field.data_type());
+                }
+            }
+        }
+        (DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _), Value::Array(items)) => {
+            for value in items {
+                tuples_as_objects(value, item.data_type());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a struct is a tuple's: fields named `0`, `1`, … in order.
+fn is_tuple(fields: &Fields) -> bool {
+    !fields.is_empty() && fields.iter().enumerate().all(|(index, field)| *field.name() == index.to_string())
+}
+
+fn field_list(input: &DataSchema) -> String {
+    input.fields().iter().map(|field| format!("`{}`", field.name())).collect::<Vec<_>>().join(", ")
+}
+
+/// A JSON object's entries in order, repeated keys kept (serde_json's map keeps only the last).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object (one spec per line)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+/// The input schema as read from JSON: enum (dictionary) columns as plain strings, and every
+/// column nullable so a missing required field is reported by [`conform`] with its row.
 fn json_reading_schema(input: &DataSchema) -> SchemaRef {
     let fields: Vec<Field> = input
         .fields()
         .iter()
         .map(|field| match field.data_type() {
-            DataType::Dictionary(_, values) => Field::new(field.name(), values.as_ref().clone(), field.is_nullable()),
-            _ => field.as_ref().clone(),
+            DataType::Dictionary(_, values) => Field::new(field.name(), values.as_ref().clone(), true),
+            other => Field::new(field.name(), other.clone(), true),
         })
         .collect();
     Arc::new(Schema::new(fields))

@@ -14,7 +14,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// rewritten to the stored copy; when the task runs, [`FileRef::path`] is a readable local file
 /// (remote files are fetched into a cache first). In an output, return a file written into
 /// [`TaskContext::scratch_dir`](crate::TaskContext::scratch_dir): Scythe uploads it to
-/// `results/<field>/<sort_index>.<ext>` and lists it in `final/result_file_refs.pq`.
+/// `results/<field>/<sort_index>.<ext>` and lists it in `final/result_file_refs.pq`. A local
+/// output file outside the task's scratch folder (after symlinks and `..` are resolved) fails
+/// the spec (`invalid_output`, not retried); a remote URI (`s3://`, `gs://`, `az://`,
+/// `http(s)://`) is recorded as it is, not uploaded.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileRef(String);
 

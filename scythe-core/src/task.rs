@@ -87,12 +87,15 @@ pub enum TaskErrorKind {
     InvalidInput,
     /// Scythe could not prepare inputs or store outputs (files, storage); retried.
     Infrastructure,
+    /// The output is unusable: an output file outside the task's scratch folder, missing, or
+    /// not a file; not retried.
+    InvalidOutput,
 }
 
 impl TaskErrorKind {
     /// Whether another attempt could succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, TaskErrorKind::Permanent | TaskErrorKind::InvalidInput)
+        !matches!(self, TaskErrorKind::Permanent | TaskErrorKind::InvalidInput | TaskErrorKind::InvalidOutput)
     }
 
     /// Stable lower-case name, as written to `failures.pq`.
@@ -104,6 +107,7 @@ impl TaskErrorKind {
             TaskErrorKind::TimedOut => "timeout",
             TaskErrorKind::InvalidInput => "invalid_input",
             TaskErrorKind::Infrastructure => "infrastructure",
+            TaskErrorKind::InvalidOutput => "invalid_output",
         }
     }
 }

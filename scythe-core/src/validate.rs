@@ -97,11 +97,25 @@ impl Issues {
     }
 }
 
+/// Refuses a specs table with two columns of one name (`id,x,x`): which one is meant is unknown.
+pub fn check_unique_columns(batch: &RecordBatch) -> Result<(), SpecError> {
+    let mut seen = std::collections::HashSet::new();
+    match batch.schema_ref().fields().iter().map(|field| field.name().as_str()).find(|name| !seen.insert(*name)) {
+        None => Ok(()),
+        Some(name) => Err(SpecError::single(
+            None,
+            Some(name),
+            "appears as two columns of the specs; keep one (which one was meant is unknown)",
+        )),
+    }
+}
+
 /// Reorders, fills and casts a specs table to exactly the input's Arrow schema.
 ///
 /// `first_row` is the row number of the batch's first row. Columns `experiment_id` and
 /// `sort_index` (from a previous run's `specs.pq`) are ignored; other unknown columns are errors.
 pub fn conform(batch: &RecordBatch, input: &DataSchema, first_row: u64) -> Result<RecordBatch, SpecError> {
+    check_unique_columns(batch)?;
     let known = |name: &str| input.fields().iter().any(|field| field.name() == name);
     let unknown: Vec<&str> = batch
         .schema_ref()
@@ -396,6 +410,18 @@ mod tests {
         ]);
         let error = conform(&unknown, &input(), 0).unwrap_err();
         assert!(error.to_string().contains("field `r_valeu`: is not a field of `Input`"), "{error}");
+    }
+
+    #[test]
+    fn rejects_duplicate_columns_naming_them() {
+        let raw = batch(vec![
+            ("r_value", Arc::new(Float64Array::from(vec![1.0]))),
+            ("mode", Arc::new(StringArray::from(vec!["fast"]))),
+            ("r_value", Arc::new(Float64Array::from(vec![2.0]))),
+        ]);
+        let error = conform(&raw, &input(), 0).unwrap_err();
+        assert_eq!(error.issues[0].field.as_deref(), Some("r_value"), "{error}");
+        assert!(error.to_string().contains("field `r_value`: appears as two columns"), "{error}");
     }
 
     #[test]

@@ -19,18 +19,26 @@ use object_store::{ObjectStore, RetryConfig};
 use crate::error::StoreError;
 use crate::location::StoreLocation;
 
-/// Retries of transient failures: exponential backoff from 250 ms to 15 s, for up to five
-/// minutes, so a storage outage of a few minutes delays a run instead of failing it.
-pub(crate) fn retry_config() -> RetryConfig {
-    RetryConfig {
-        backoff: object_store::BackoffConfig {
-            init_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(15),
-            base: 2.0,
-        },
-        max_retries: 40,
-        retry_timeout: Duration::from_secs(5 * 60),
-    }
+/// How long a failing request is retried by default: storage outages of a few minutes delay a
+/// run instead of failing it.
+pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// Backoff between retries: exponential from 250 ms to 15 s.
+const BACKOFF: object_store::BackoffConfig = object_store::BackoffConfig {
+    init_backoff: Duration::from_millis(250),
+    max_backoff: Duration::from_secs(15),
+    base: 2.0,
+};
+
+/// Retries of transient failures for `window` with Scythe's backoff.
+pub(crate) fn retry_config(window: Duration) -> RetryConfig {
+    retry_config_with(window, BACKOFF)
+}
+
+/// Retries for `window`, however many attempts that takes: object_store stops at whichever of
+/// its attempt count and its timeout comes first, so the count is set out of reach.
+fn retry_config_with(window: Duration, backoff: object_store::BackoffConfig) -> RetryConfig {
+    RetryConfig { backoff, max_retries: usize::MAX, retry_timeout: window }
 }
 
 /// Builds the backend for `location` with `options` (`object_store` config keys) on top of the
@@ -41,6 +49,7 @@ pub(crate) fn retry_config() -> RetryConfig {
 pub(crate) fn open_backend(
     location: StoreLocation,
     options: Vec<(String, String)>,
+    retry: RetryConfig,
 ) -> Result<(Arc<dyn ObjectStore>, StoreLocation), StoreError> {
     let config = |reason: String| StoreError::Config { location: location.to_string(), reason };
     let unknown = |backend: &str, key: &str| config(format!("unknown {backend} option `{key}`"));
@@ -56,7 +65,7 @@ pub(crate) fn open_backend(
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_conditional_put(S3ConditionalPut::ETagMatch)
-                .with_retry(retry_config());
+                .with_retry(retry.clone());
             for (key, value) in options {
                 let parsed: AmazonS3ConfigKey = key.parse().map_err(|_| unknown("S3", &key))?;
                 builder = builder.with_config(parsed, value);
@@ -64,7 +73,7 @@ pub(crate) fn open_backend(
             Arc::new(builder.build().map_err(|error| config(error.to_string()))?)
         }
         StoreLocation::Gcs { bucket } => {
-            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry_config());
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry.clone());
             for (key, value) in options {
                 let parsed: GoogleConfigKey = key.parse().map_err(|_| unknown("GCS", &key))?;
                 builder = builder.with_config(parsed, value);
@@ -73,7 +82,7 @@ pub(crate) fn open_backend(
         }
         StoreLocation::Azure { container } => {
             let mut builder =
-                MicrosoftAzureBuilder::from_env().with_container_name(container).with_retry(retry_config());
+                MicrosoftAzureBuilder::from_env().with_container_name(container).with_retry(retry.clone());
             for (key, value) in options {
                 let parsed: AzureConfigKey = key.parse().map_err(|_| unknown("Azure", &key))?;
                 builder = builder.with_config(parsed, value);
@@ -98,7 +107,7 @@ mod tests {
     fn builds_cloud_backends_from_options() {
         let gcs = StoreLocation::Gcs { bucket: "b".into() };
         let gcs_options = options(&[("google_base_url", "http://127.0.0.1:1"), ("google_skip_signature", "true")]);
-        assert!(open_backend(gcs, gcs_options).is_ok());
+        assert!(open_backend(gcs, gcs_options, retry_config(DEFAULT_RETRY_WINDOW)).is_ok());
         let azure = StoreLocation::Azure { container: "c".into() };
         let azure_options = options(&[
             ("azure_storage_account_name", "account"),
@@ -106,7 +115,48 @@ mod tests {
             ("azure_storage_endpoint", "http://127.0.0.1:1/account"),
             ("azure_allow_http", "true"),
         ]);
-        assert!(open_backend(azure, azure_options).is_ok());
+        assert!(open_backend(azure, azure_options, retry_config(DEFAULT_RETRY_WINDOW)).is_ok());
+    }
+
+    /// A port on 127.0.0.1 that refuses connections (bound once, then released).
+    fn refused_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn a_server_down_for_good_is_retried_for_the_window_not_a_count() {
+        // With a 1–4 ms backoff, the old limit of 40 retries ran out in a fraction of a second;
+        // the window must hold however many attempts fit in it.
+        let fast = object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            base: 2.0,
+        };
+        let window = Duration::from_millis(1500);
+        let s3 = StoreLocation::S3 { bucket: "b".into() };
+        let endpoint = format!("http://127.0.0.1:{}", refused_port());
+        let s3_options = options(&[
+            ("aws_endpoint", &endpoint),
+            ("aws_access_key_id", "key"),
+            ("aws_secret_access_key", SECRET),
+            ("aws_region", "us-east-1"),
+            ("aws_allow_http", "true"),
+        ]);
+        let (store, _) = open_backend(s3, s3_options, retry_config_with(window, fast)).unwrap();
+        let started = std::time::Instant::now();
+        let error = object_store::ObjectStoreExt::get(&store, &object_store::path::Path::from("k")).await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(elapsed >= window, "gave up after {elapsed:?}, before the {window:?} window: {error}");
+        let text = error.to_string();
+        let retries: usize = text
+            .split("after ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no retry count in {text}"));
+        assert!(retries > 40, "only {retries} retries in the window: {text}");
+        assert!(!text.contains(SECRET), "{text}");
     }
 
     #[test]
@@ -116,7 +166,13 @@ mod tests {
             StoreLocation::Gcs { bucket: "b".into() },
             StoreLocation::Azure { container: "c".into() },
         ] {
-            let error = open_backend(location.clone(), options(&[("no_such_option", SECRET)])).err().unwrap();
+            let error = open_backend(
+                location.clone(),
+                options(&[("no_such_option", SECRET)]),
+                retry_config(DEFAULT_RETRY_WINDOW),
+            )
+            .err()
+            .unwrap();
             let text = error.to_string();
             assert!(text.contains("no_such_option") && text.contains(&location.to_string()), "{text}");
             assert!(!text.contains(SECRET), "{text}");

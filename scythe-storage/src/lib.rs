@@ -11,9 +11,10 @@ mod location;
 mod parquet_io;
 mod store;
 
+pub use backends::DEFAULT_RETRY_WINDOW;
 pub use error::StoreError;
 pub use location::StoreLocation;
 pub use parquet_io::{
     ObjectReader, ParquetFooter, ParquetSink, ParquetStream, encode_parquet, final_writer_properties,
 };
-pub use store::Store;
+pub use store::{Store, check_key};

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -10,7 +11,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
-use crate::backends::open_backend;
+use crate::backends::{DEFAULT_RETRY_WINDOW, open_backend, retry_config};
 use crate::error::{Access, StoreError};
 use crate::location::StoreLocation;
 
@@ -55,15 +56,27 @@ impl Store {
     ///   well-known account.
     ///
     /// Transient failures (timeouts, 5xx, throttling, refused connections) are retried with
-    /// exponential backoff for up to 5 minutes; permanent ones (bad credentials, missing bucket)
-    /// fail at once. Errors name the location and unknown option keys, never option values.
+    /// exponential backoff for [`DEFAULT_RETRY_WINDOW`] (5 minutes); permanent ones (bad
+    /// credentials, missing bucket) fail at once. Errors name the location and unknown option
+    /// keys, never option values.
     pub fn open_with_options<K: AsRef<str>, V: Into<String>>(
         location: StoreLocation,
         prefix: impl Into<String>,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self, StoreError> {
+        Self::open_with_retry(location, prefix, options, DEFAULT_RETRY_WINDOW)
+    }
+
+    /// Like [`Store::open_with_options`], retrying a failing request of a cloud backend for
+    /// `retry_window` (however many attempts that takes) before giving up.
+    pub fn open_with_retry<K: AsRef<str>, V: Into<String>>(
+        location: StoreLocation,
+        prefix: impl Into<String>,
+        options: impl IntoIterator<Item = (K, V)>,
+        retry_window: Duration,
+    ) -> Result<Self, StoreError> {
         let options = options.into_iter().map(|(key, value)| (key.as_ref().to_owned(), value.into())).collect();
-        let (inner, location) = open_backend(location, options)?;
+        let (inner, location) = open_backend(location, options, retry_config(retry_window))?;
         Ok(Self { inner, location, prefix: prefix.into().trim_matches('/').to_owned() })
     }
 
@@ -104,17 +117,7 @@ impl Store {
     /// Checks `key` and turns it into an object path; rejects `..`, `.`, empty segments and
     /// control characters, so keys built from user data cannot escape their prefix.
     pub fn path(&self, key: &str) -> Result<ObjectPath, StoreError> {
-        let invalid = |reason: &str| StoreError::InvalidKey { key: key.to_owned(), reason: reason.to_owned() };
-        if key.starts_with('/') {
-            return Err(invalid("keys are relative"));
-        }
-        if key.chars().any(char::is_control) {
-            return Err(invalid("control characters are not allowed"));
-        }
-        if key.split('/').any(|segment| segment == ".." || segment == ".") {
-            return Err(invalid("`.` and `..` segments are not allowed"));
-        }
-        ObjectPath::parse(key).map_err(|error| invalid(&error.to_string()))
+        check_key(key)
     }
 
     /// Writes `bytes` to `key`, replacing what is there (writes are idempotent).
@@ -244,6 +247,23 @@ impl Store {
     fn failed(&self, key: &str, access: Access, error: object_store::Error) -> StoreError {
         StoreError::backend(&self.location, self.uri(key), access, error)
     }
+}
+
+/// Checks that `key` is a valid storage key and returns it as an object path: relative, no
+/// control characters, no `.`, `..` or empty segments. Pure (no I/O), so validation can check
+/// keys built from user data before anything is written.
+pub fn check_key(key: &str) -> Result<ObjectPath, StoreError> {
+    let invalid = |reason: &str| StoreError::InvalidKey { key: key.to_owned(), reason: reason.to_owned() };
+    if key.starts_with('/') {
+        return Err(invalid("keys are relative"));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(invalid("control characters are not allowed"));
+    }
+    if key.split('/').any(|segment| segment == ".." || segment == ".") {
+        return Err(invalid("`.` and `..` segments are not allowed"));
+    }
+    ObjectPath::parse(key).map_err(|error| invalid(&error.to_string()))
 }
 
 /// The `object_store` error inside an I/O error from `BufWriter` (how it reports storage
