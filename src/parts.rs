@@ -367,7 +367,8 @@ const CONFINEMENT_RULE: &str = "output files must be written inside the task's s
 
 /// `path` with symlinks and `..` resolved, if it is a file inside `scratch`; else why not.
 fn confined(path: &Path, scratch: Option<&Path>) -> Result<PathBuf, String> {
-    let resolved = std::fs::canonicalize(path).map_err(|error| format!("cannot be read ({error})"))?;
+    let resolved =
+        std::fs::canonicalize(path).map_err(|error| format!("cannot be read ({error}); {CONFINEMENT_RULE}"))?;
     let inside = scratch
         .and_then(|scratch| std::fs::canonicalize(scratch).ok())
         .is_some_and(|scratch| resolved.starts_with(scratch));
