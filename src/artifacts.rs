@@ -169,7 +169,7 @@ fn checked_file(path: &Path, field: &str, by_name: &HashMap<String, PathBuf>) ->
     }
     if let Some(other) = by_name.get(&name).filter(|other| **other != canonical) {
         return Err(format!(
-            "names a second file called `{name}` (`{}` and `{}`); both would upload to artifacts/{field}/{name} — rename one",
+            "two different files called `{name}` (`{}` and `{}`) would both upload to artifacts/{field}/{name}; rename one",
             other.display(),
             canonical.display(),
         ));
