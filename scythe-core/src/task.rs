@@ -87,12 +87,15 @@ pub enum TaskErrorKind {
     InvalidInput,
     /// Scythe could not prepare inputs or store outputs (files, storage); retried.
     Infrastructure,
+    /// The process died (abort, `exit`, a signal, out of memory) while the spec ran alone,
+    /// as many times as it has attempts; recorded by the engine, never returned by a body.
+    Crashed,
 }
 
 impl TaskErrorKind {
     /// Whether another attempt could succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, TaskErrorKind::Permanent | TaskErrorKind::InvalidInput)
+        !matches!(self, TaskErrorKind::Permanent | TaskErrorKind::InvalidInput | TaskErrorKind::Crashed)
     }
 
     /// Stable lower-case name, as written to `failures.pq`.
@@ -104,6 +107,7 @@ impl TaskErrorKind {
             TaskErrorKind::TimedOut => "timeout",
             TaskErrorKind::InvalidInput => "invalid_input",
             TaskErrorKind::Infrastructure => "infrastructure",
+            TaskErrorKind::Crashed => "crashed",
         }
     }
 }
