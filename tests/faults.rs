@@ -199,3 +199,34 @@ fn a_worker_process_killed_like_the_oom_killer_does_is_restarted() {
     assert_eq!(status.code(), Some(0), "one scatter completes the run: {status:?}");
     assert_complete_without_failures(&storage);
 }
+
+#[test]
+fn ctrl_c_stops_the_worker_process_without_a_restart() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = dir.path().join("store");
+    let specs = slow_specs(dir.path());
+    let scatter = faults(&storage)
+        .args(["scatter", "faulty", "--specs"])
+        .arg(&specs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start scatter");
+    wait_for_results(&storage, Duration::from_secs(60));
+    // As a terminal does: SIGINT to the whole foreground group, supervisor and worker alike.
+    let group = nix::unistd::Pid::from_raw(i32::try_from(scatter.id()).expect("pid"));
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).expect("interrupt the scatter");
+    let output = scatter.wait_with_output().expect("wait");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "incomplete run: {stdout}{stderr}");
+    assert!(!stderr.contains("worker process died"), "restarted after Ctrl-C: {stderr}");
+    assert!(stdout.contains("not run"), "the report names the missing specs: {stdout}");
+    // The specs in flight finished and were written: nothing is suspect.
+    assert_eq!(leftover_markers(&run_folder(&storage)), Vec::<PathBuf>::new());
+
+    let output = run(faults(&storage).args(["resume", "faulty/latest"]));
+    assert_eq!(output.status.code(), Some(0), "resume: {:?}", output.status);
+    assert_complete_without_failures(&storage);
+}
