@@ -126,7 +126,7 @@ enum Command {
 }
 
 pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -144,7 +144,16 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(app, cli)) {
+    let supervised = cli.command.runs_specs_here() && crate::supervise::wanted();
+    let result = runtime.block_on(async {
+        if supervised {
+            crate::supervise::supervise(&args, &open_store(cli.storage.clone())?).await
+        } else {
+            execute(app, cli).await
+        }
+    });
+    crate::supervise::finished();
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
@@ -153,16 +162,31 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
     }
 }
 
+impl Command {
+    /// Whether the command runs specs on the embedded engine (in a supervised child process).
+    fn runs_specs_here(&self) -> bool {
+        match self {
+            Command::Scatter { engine, .. } => !engine.is_hatchet(),
+            Command::Resume { .. } | Command::Work { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn open_store(url: Option<String>) -> Result<scythe_storage::Store, Error> {
+    let mut storage = StorageSettings::from_env();
+    if let Some(url) = url {
+        storage.url = url;
+    }
+    storage.open()
+}
+
 async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
     if let Some(error) = app.errors.into_iter().next() {
         return Err(error);
     }
     let app = App { errors: Vec::new(), ..app };
-    let mut storage = StorageSettings::from_env();
-    if let Some(url) = cli.storage {
-        storage.url = url;
-    }
-    let store = storage.open()?;
+    let store = open_store(cli.storage)?;
     let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
         let mut settings = EngineSettings::from_env()?;
         if let Some(workers) = workers {

@@ -39,6 +39,7 @@ mod error;
 mod fanout;
 mod gather;
 mod hatchet;
+mod journal;
 mod manifest;
 mod parts;
 mod progress;
@@ -47,6 +48,7 @@ mod runner;
 mod scythe;
 mod settings;
 mod specs;
+mod supervise;
 
 pub use app::App;
 pub use error::Error;

@@ -21,6 +21,7 @@ use tokio::time::error::Elapsed;
 
 use crate::cache::FileCache;
 use crate::error::Error;
+use crate::journal::Marker;
 use crate::parts::{Failure, PartBuffer};
 
 /// What every task of one run shares.
@@ -76,6 +77,10 @@ pub(crate) struct Slot {
     /// Set by the watchdog: the thread's work was handed to another thread; it must exit
     /// without writing anything when its body returns.
     pub(crate) abandoned: AtomicBool,
+    /// Whether the chunk runs in careful mode (suspects of a process that died).
+    pub(crate) careful: AtomicBool,
+    /// The journal marker of the chunk (left behind if the thread is abandoned).
+    pub(crate) marker: Mutex<Option<Marker>>,
 }
 
 /// The watchdog's view of one slot: which attempt it last saw running, and since when.
@@ -109,6 +114,9 @@ pub(crate) struct ChunkJob<'a> {
     pub(crate) start: u64,
     /// The specs, conformed to the input schema, file references as stored URIs.
     pub(crate) specs: RecordBatch,
+    /// For a spec run alone in careful mode: how many times the process already died while it
+    /// ran alone. Past the experiment's attempts it is recorded as crashed instead of run.
+    pub(crate) crashes: Option<u32>,
 }
 
 /// Runs every spec of the chunk and persists the results.
@@ -118,6 +126,10 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
     slot.unwritten_from.store(job.start, Ordering::Release);
     slot.chunk_end.store(job.start + job.specs.num_rows() as u64, Ordering::Release);
     let mut buffer = PartBuffer::<E::Output>::new(schema, run, job.start);
+    if let Some(crashes) = job.crashes.filter(|&crashes| crashes > E::CONFIG.retries) {
+        buffer.push_failure(Failure::new(job.start, crashes, crashed(&run.run_id, job.start, crashes)));
+        return buffer.flush();
+    }
     let mut ctx = TaskContext::new(Arc::clone(&run.run_id), job.start, 0, Arc::clone(&run.scratch_root));
     let localized = match run.runtime.block_on(run.cache.localize(&job.specs, schema.input(), &run.store)) {
         Ok(localized) => localized,
@@ -234,6 +246,20 @@ fn drive<T>(
     }
 }
 
+/// The error of a spec that killed the process `crashes` times while it ran alone.
+fn crashed(run_id: &str, sort_index: u64, crashes: u32) -> TaskError {
+    let times = if crashes == 1 { "once".to_owned() } else { format!("{crashes} times") };
+    TaskError::new(
+        TaskErrorKind::Crashed,
+        format!(
+            "the process died {times} while spec {sort_index} ran alone: the body aborted, called \
+             `exit`, was killed by a signal (a segfault in foreign code, the OOM killer) or the \
+             machine stopped; no error could be caught. Find the cause (run the spec alone, watch \
+             its memory), then `resume {run_id} --retry-failed`"
+        ),
+    )
+}
+
 /// The error of an attempt that ran past `limit`.
 pub(crate) fn timed_out(limit: Duration) -> TaskError {
     TaskError::new(
@@ -272,6 +298,16 @@ mod tests {
         assert_eq!(humantime_duration(Duration::from_secs(600)), "10m");
         assert_eq!(humantime_duration(Duration::from_secs(5400)), "1.5h");
         assert_eq!(humantime_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn crash_errors_name_the_spec_and_what_to_do() {
+        let error = crashed("faulty/v1.0.0/2026-12-02_18-00-00", 120, 2);
+        assert_eq!(error.kind(), TaskErrorKind::Crashed);
+        assert!(!error.kind().is_retryable());
+        for needle in ["2 times", "spec 120", "abort", "resume faulty/v1.0.0/2026-12-02_18-00-00 --retry-failed"] {
+            assert!(error.message().contains(needle), "{needle} missing from: {}", error.message());
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::catalog::read_manifest;
 use crate::embedded::{SpecRows, execute};
 use crate::error::Error;
 use crate::gather::{GatherSummary, gather, list_parts};
+use crate::journal::{Journal, Recovery};
 use crate::manifest::{Summary, to_yaml};
 use crate::parts::{FAILURES, SCALARS};
 use crate::progress::Progress;
@@ -159,10 +160,13 @@ impl Scythe {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let n_specs = self.n_specs_of(&layout).await?;
         let rows = rows.start.min(n_specs)..rows.end.min(n_specs);
-        let (pending, generation) = if first_attempt {
-            (if rows.is_empty() { Vec::new() } else { vec![rows.clone()] }, 0)
+        crate::supervise::announce(run);
+        let (pending, generation, recovery) = if first_attempt {
+            (if rows.is_empty() { Vec::new() } else { vec![rows.clone()] }, 0, Recovery::default())
         } else {
-            pending_ranges(&self.store, &layout, rows.clone()).await?
+            let (pending, generation) = pending_ranges(&self.store, &layout, rows.clone()).await?;
+            let recovery = Journal::new(self.store.clone(), &layout).read(&pending, &rows).await?;
+            (pending, generation, recovery)
         };
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let specs = if todo == 0 {
@@ -181,6 +185,7 @@ impl Scythe {
                 layout,
                 Arc::new(specs),
                 pending,
+                recovery,
                 generation,
                 &self.engine,
                 &progress,
@@ -274,26 +279,38 @@ impl Scythe {
         specs: &Specs,
         version: VersionStrategy,
     ) -> Result<RunReport, Error> {
+        if let Some(run) = crate::supervise::resuming() {
+            // A supervised scatter whose worker process died goes on with its run.
+            return self.resume_registered(experiment, &run).await;
+        }
         let valid = {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
         let allocation = Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?);
         // specs.pq and the manifest are written while the specs run from memory.
-        let committing = {
+        let mut committing = {
             let (store, allocation, input) =
                 (self.store.clone(), Arc::clone(&allocation), experiment.schema().input().clone());
-            tokio::spawn(async move { commit(&store, &allocation, &input).await })
+            Some(tokio::spawn(async move { commit(&store, &allocation, &input).await }))
         };
+        if crate::supervise::is_child()
+            && let Some(committing) = committing.take()
+        {
+            // The supervisor resumes the run if a spec kills this process: it must exist first.
+            join_commit(committing).await?;
+            crate::supervise::announce(allocation.layout.run());
+        }
         tracing::info!(run = %allocation.layout.run(), folder = %self.store.uri(&allocation.layout.run_dir()), "allocated");
         let n_specs = allocation.manifest.n_specs;
         let plan = RunPlan {
             layout: allocation.layout.clone(),
             specs: SpecRows::new(allocation.specs.clone()),
             pending: std::iter::once(0..n_specs).collect(),
+            recovery: Recovery::default(),
             generation: 0,
             n_specs,
-            committing: Some(committing),
+            committing,
         };
         self.execute_and_gather(experiment, plan).await
     }
@@ -311,15 +328,18 @@ impl Scythe {
                 reason: format!("it belongs to experiment `{}`", manifest.experiment_name),
             });
         }
+        crate::supervise::announce(run);
         let (pending, generation) = pending_ranges(&self.store, &layout, 0..manifest.n_specs).await?;
+        let recovery = Journal::new(self.store.clone(), &layout).read(&pending, &(0..manifest.n_specs)).await?;
         let footer = self.store.parquet_footer(&layout.specs()).await?;
         let specs = read_specs(&self.store, &footer, &layout, experiment.schema(), 0..manifest.n_specs).await?;
-        let plan = RunPlan { layout, specs, pending, generation, n_specs: manifest.n_specs, committing: None };
+        let plan =
+            RunPlan { layout, specs, pending, recovery, generation, n_specs: manifest.n_specs, committing: None };
         self.execute_and_gather(experiment, plan).await
     }
 
     async fn execute_and_gather(&self, experiment: Arc<dyn Registered>, plan: RunPlan) -> Result<RunReport, Error> {
-        let RunPlan { layout, specs, pending, generation, n_specs, committing } = plan;
+        let RunPlan { layout, specs, pending, recovery, generation, n_specs, committing } = plan;
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let progress = Progress::new(todo, self.engine.progress);
         let specs = Arc::new(specs);
@@ -329,6 +349,7 @@ impl Scythe {
             layout.clone(),
             Arc::clone(&specs),
             pending,
+            recovery,
             generation,
             &self.engine,
             &progress,
@@ -337,10 +358,7 @@ impl Scythe {
         progress.finish();
         if let Some(committing) = committing {
             // The run exists (specs.pq and manifest written) before anything is gathered.
-            committing.await.map_err(|error| Error::Io {
-                context: "writing specs.pq and the manifest".to_owned(),
-                source: std::io::Error::other(error.to_string()),
-            })??;
+            join_commit(committing).await?;
         }
         let execution = execution?;
         let started = Instant::now();
@@ -392,11 +410,21 @@ struct RunPlan {
     specs: SpecRows,
     /// Sort-index ranges to run.
     pending: Vec<Range<u64>>,
+    /// What the journal says about them: suspects of a process that died, crash counts.
+    recovery: Recovery,
     /// 0 for the scatter, 1+ for resumes.
     generation: u32,
     n_specs: u64,
     /// Writing specs.pq and the manifest, for a fresh allocation.
     committing: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+}
+
+/// Waits for `commit` (specs.pq, then the manifest) started alongside the specs.
+async fn join_commit(committing: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
+    committing.await.map_err(|error| Error::Io {
+        context: "writing specs.pq and the manifest".to_owned(),
+        source: std::io::Error::other(error.to_string()),
+    })?
 }
 
 /// Sort-index ranges no part covers yet, and the generation a resume writes.

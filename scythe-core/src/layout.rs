@@ -9,6 +9,7 @@
 //! ├── artifacts/<field>/<file>   uploaded local input files
 //! ├── results/<field>/<sort_index>.<ext>      output files
 //! ├── results/parts/<table>/<part>.pq         per-batch results, written as tasks finish
+//! ├── results/inflight/<marker>               journal of specs in flight (crash isolation)
 //! └── final/                     scalars.pq, result_file_refs.pq, failures.pq, <table>.pq, summary.yml
 //! ```
 
@@ -260,6 +261,11 @@ impl RunLayout {
     /// `results/parts/<table>/<part>.pq`.
     pub fn part(&self, table: &str, part: PartId) -> String {
         format!("{}/{}.pq", self.parts_dir(table), part.stem())
+    }
+
+    /// `results/inflight/`: markers of specs in flight, so a process that dies is noticed.
+    pub fn inflight_dir(&self) -> String {
+        self.key("results/inflight")
     }
 
     /// `final/`.

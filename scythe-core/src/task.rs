@@ -90,12 +90,18 @@ pub enum TaskErrorKind {
     /// The output is unusable: an output file outside the task's scratch folder, missing, or
     /// not a file; not retried.
     InvalidOutput,
+    /// The process died (abort, `exit`, a signal, out of memory) while the spec ran alone,
+    /// as many times as it has attempts; recorded by the engine, never returned by a body.
+    Crashed,
 }
 
 impl TaskErrorKind {
     /// Whether another attempt could succeed.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, TaskErrorKind::Permanent | TaskErrorKind::InvalidInput | TaskErrorKind::InvalidOutput)
+        !matches!(
+            self,
+            TaskErrorKind::Permanent | TaskErrorKind::InvalidInput | TaskErrorKind::InvalidOutput | TaskErrorKind::Crashed
+        )
     }
 
     /// Stable lower-case name, as written to `failures.pq`.
@@ -108,6 +114,7 @@ impl TaskErrorKind {
             TaskErrorKind::InvalidInput => "invalid_input",
             TaskErrorKind::Infrastructure => "infrastructure",
             TaskErrorKind::InvalidOutput => "invalid_output",
+            TaskErrorKind::Crashed => "crashed",
         }
     }
 }

@@ -1,0 +1,235 @@
+//! The supervisor of the command line on the embedded engine: `scatter`, `resume` and `work`
+//! run their specs in a child process (this same binary, re-run with the same arguments), and
+//! when the child dies abnormally — a spec aborted, called `exit`, segfaulted or was killed by
+//! the OOM killer — the parent says so in one line and starts it again on the same run. The
+//! run's [journal](crate::journal) makes the new child run the specs that were in flight alone
+//! first, so the spec that kills the process is found and, after `retries + 1` crashes, recorded
+//! as failed (`crashed`) while every other spec completes.
+//!
+//! The child reports to the parent through a small status file (`SCYTHE_SUPERVISOR`): the run
+//! it works on once it knows it, and `done` when the command returned (whatever its exit code).
+//! A child that ends without `done` died. Ctrl-C reaches both processes: the child finishes the
+//! specs in flight, gathers and exits; the parent waits for it and does not restart it.
+//! `SCYTHE_SUPERVISE=0` runs the command in-process instead.
+
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use scythe_core::layout::{RunId, RunLayout};
+use scythe_storage::Store;
+
+use crate::error::Error;
+use crate::journal::Journal;
+
+/// Set for a supervised child: the path of its status file.
+const STATUS_ENV: &str = "SCYTHE_SUPERVISOR";
+/// Set for a restarted `scatter` child: resume this run instead of allocating a new one.
+const RESUME_ENV: &str = "SCYTHE_SUPERVISOR_RESUME";
+/// `0`, `false` or `off` turns supervision off.
+const SWITCH_ENV: &str = "SCYTHE_SUPERVISE";
+/// Restarts in a row that add no result and no crash record before the parent gives up.
+const MAX_STALLED: u32 = 3;
+
+/// Whether this process should supervise a child instead of running specs itself.
+pub(crate) fn wanted() -> bool {
+    let off = std::env::var(SWITCH_ENV).is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off" | "no"));
+    !off && std::env::var_os(STATUS_ENV).is_none()
+}
+
+/// Whether this process is a supervised child.
+pub(crate) fn is_child() -> bool {
+    std::env::var_os(STATUS_ENV).is_some()
+}
+
+/// For a restarted `scatter` child: the run to resume.
+pub(crate) fn resuming() -> Option<RunId> {
+    std::env::var(RESUME_ENV).ok()?.parse().ok()
+}
+
+/// In a supervised child: tells the parent which run it works on.
+pub(crate) fn announce(run: &RunId) {
+    if let Some(path) = std::env::var_os(STATUS_ENV)
+        && let Err(error) = std::fs::write(&path, format!("run {run}\n"))
+    {
+        tracing::warn!(%error, "cannot write the supervisor's status file");
+    }
+}
+
+/// In a supervised child: tells the parent the command returned (not a crash).
+pub(crate) fn finished() {
+    if let Some(path) = std::env::var_os(STATUS_ENV) {
+        let mut status = std::fs::read_to_string(&path).unwrap_or_default();
+        status.push_str("done\n");
+        let _ = std::fs::write(&path, status);
+    }
+}
+
+/// What a child's status file says.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Status {
+    run: Option<RunId>,
+    done: bool,
+}
+
+impl Status {
+    fn parse(text: &str) -> Status {
+        let mut status = Status::default();
+        for line in text.lines() {
+            if let Some(run) = line.strip_prefix("run ") {
+                status.run = run.trim().parse().ok();
+            } else if line.trim() == "done" {
+                status.done = true;
+            }
+        }
+        status
+    }
+}
+
+/// How a child that did not finish ended, for people.
+fn describe(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (_, Some(signal)) => {
+            let name = match signal {
+                4 => ": SIGILL",
+                6 => ": SIGABRT, the process aborted",
+                7 => ": SIGBUS",
+                8 => ": SIGFPE",
+                9 => ": SIGKILL, killed, often by the out-of-memory killer",
+                11 => ": SIGSEGV, a segmentation fault",
+                15 => ": SIGTERM",
+                _ => "",
+            };
+            format!("signal {signal}{name}")
+        }
+        (Some(code), None) => format!("exit code {code} before the command finished: a spec called `exit`"),
+        (None, None) => "an unknown cause".to_owned(),
+    }
+}
+
+/// The exit code that mirrors how a child ended (128 + signal, as shells do).
+fn mirror(status: std::process::ExitStatus) -> ExitCode {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        (None, Some(signal)) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)),
+        (None, None) => ExitCode::FAILURE,
+    }
+}
+
+/// Runs the command line `args` in a child process until it finishes, restarting it on the
+/// same run when it dies; returns the exit code of the child that finished.
+pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().map_err(Error::io("locating this program to run its worker process"))?;
+    let status_file = tempfile::Builder::new()
+        .prefix("scythe-supervisor-")
+        .tempfile()
+        .map_err(Error::io("creating the supervisor's status file"))?;
+    let status_path: PathBuf = status_file.path().into();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let child_pid = Arc::new(AtomicU32::new(0));
+    let forward = tokio::spawn(forward_signals(Arc::clone(&stopping), Arc::clone(&child_pid)));
+    let mut resume: Option<RunId> = None;
+    let mut last_evidence: Option<u64> = None;
+    let (mut stalled, mut restarts) = (0u32, 0u32);
+    let result = loop {
+        std::fs::write(&status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
+        let mut command = std::process::Command::new(&exe);
+        command.args(args.iter().skip(1)).env(STATUS_ENV, &status_path);
+        if let Some(run) = &resume {
+            command.env(RESUME_ENV, run.to_string());
+        }
+        let mut child = command.spawn().map_err(Error::io("starting the worker process"))?;
+        child_pid.store(child.id(), Ordering::Release);
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .map_err(|error| Error::Io { context: "waiting for the worker process".to_owned(), source: error.into() })?
+            .map_err(Error::io("waiting for the worker process"))?;
+        child_pid.store(0, Ordering::Release);
+        let status = Status::parse(&std::fs::read_to_string(&status_path).unwrap_or_default());
+        if status.done {
+            break Ok(mirror(exit));
+        }
+        let how = describe(exit);
+        let Some(run) = status.run else {
+            eprintln!("error: the worker process died ({how}) before it started on a run");
+            break Ok(mirror(exit));
+        };
+        if stopping.load(Ordering::Acquire) {
+            eprintln!("error: the worker process died ({how}) while stopping; `resume {run}` runs the remaining specs");
+            break Ok(mirror(exit));
+        }
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        let (evidence, suspects) = match Journal::new(store.clone(), &layout).inspect().await {
+            Ok(found) => found,
+            Err(error) => break Err(error),
+        };
+        stalled = if last_evidence.is_some_and(|last| evidence <= last) { stalled + 1 } else { 0 };
+        last_evidence = Some(evidence);
+        if stalled >= MAX_STALLED {
+            eprintln!(
+                "error: the worker process died ({how}) {} times in a row without a new result or crash record; \
+                 giving up. `resume {run}` tries again; `SCYTHE_SUPERVISE=0` runs specs in-process for a debugger",
+                stalled + 1
+            );
+            break Ok(ExitCode::from(3));
+        }
+        restarts += 1;
+        let specs = if suspects.is_empty() { String::new() } else { format!(" while running specs {suspects}") };
+        tracing::warn!(
+            "the worker process died ({how}){specs} of run {run}; isolating the suspects and starting it again \
+             (restart {restarts})"
+        );
+        resume = Some(run);
+    };
+    forward.abort();
+    result
+}
+
+/// Ctrl-C and SIGTERM: the child is told to stop (SIGINT: it finishes the specs in flight and
+/// gathers) and is not restarted.
+async fn forward_signals(stopping: Arc<AtomicBool>, child_pid: Arc<AtomicU32>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        stopping.store(true, Ordering::Release);
+        let pid = child_pid.load(Ordering::Acquire);
+        if let Ok(pid) = i32::try_from(pid)
+            && pid > 0
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_files_say_which_run_and_whether_done() {
+        assert_eq!(Status::parse(""), Status::default());
+        let run: RunId = "faulty/v1.0.0/2026-12-02_18-00-00".parse().expect("run id");
+        assert_eq!(Status::parse(&format!("run {run}\n")), Status { run: Some(run.clone()), done: false });
+        assert_eq!(Status::parse(&format!("run {run}\ndone\n")), Status { run: Some(run), done: true });
+        assert_eq!(Status::parse("done\n"), Status { run: None, done: true });
+    }
+
+    #[test]
+    fn deaths_are_described_for_people() {
+        let aborted = std::process::ExitStatus::from_raw(6);
+        assert_eq!(describe(aborted), "signal 6: SIGABRT, the process aborted");
+        let exited = std::process::ExitStatus::from_raw(7 << 8);
+        assert!(describe(exited).starts_with("exit code 7"));
+        assert_eq!(format!("{:?}", mirror(aborted)), format!("{:?}", ExitCode::from(134)));
+    }
+}
