@@ -39,6 +39,7 @@ mod error;
 mod fanout;
 mod gather;
 mod hatchet;
+mod lease;
 mod manifest;
 mod parts;
 mod progress;
@@ -47,6 +48,7 @@ mod runner;
 mod scythe;
 mod settings;
 mod specs;
+mod summary;
 
 pub use app::App;
 pub use error::Error;
@@ -62,6 +64,7 @@ pub use scythe_macros::experiment;
 pub use scythe_storage::{Store, StoreLocation};
 pub use settings::{EngineSettings, StorageSettings};
 pub use specs::Specs;
+pub use summary::FailureGroup;
 
 #[doc(hidden)]
 pub mod __private {
