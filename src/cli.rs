@@ -261,7 +261,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             // Connect first: a wrong token or engine must not use up a version.
             let (client, engine_version) = crate::hatchet::connect().await?;
             let scythe = Scythe::new(store.clone());
-            let run = scythe.allocate_registered(Arc::clone(&registered), &specs, new.version).await?;
+            let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
             let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
             let plan = crate::hatchet::Plan::new(n_specs, batch.or(registered.config().batch), fanout);
             let root = crate::hatchet::trigger(&client, &run, &plan).await?;

@@ -166,11 +166,24 @@ impl Scythe {
         specs: &Specs,
         version: VersionStrategy,
     ) -> Result<RunId, Error> {
+        self.allocate_on(experiment, specs, version, "embedded").await
+    }
+
+    /// Allocates a run that `engine` (`embedded` or `hatchet`, recorded in the manifest) runs:
+    /// a Hatchet run holds no lease, so `status` shows it `running` until it is gathered.
+    pub(crate) async fn allocate_on(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+        engine: &str,
+    ) -> Result<RunId, Error> {
         let valid = {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
-        let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        let mut allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        engine.clone_into(&mut allocation.manifest.engine);
         if let Err(error) = commit(&self.store, &allocation, experiment.schema().input()).await {
             discard(&self.store, &allocation).await;
             return Err(error);
@@ -497,6 +510,9 @@ impl Scythe {
     }
 }
 
+/// The task writing a fresh allocation's `specs.pq` and manifest.
+type Committing = tokio::task::JoinHandle<Result<(), Error>>;
+
 /// What one execution runs.
 struct RunPlan {
     layout: RunLayout,
@@ -508,7 +524,7 @@ struct RunPlan {
     generation: u32,
     n_specs: u64,
     /// Writing specs.pq and the manifest, for a fresh allocation (discarded if that fails).
-    committing: Option<(tokio::task::JoinHandle<Result<(), Error>>, Arc<Allocation>)>,
+    committing: Option<(Committing, Arc<Allocation>)>,
     /// Failed specs run again.
     retried: u64,
 }
