@@ -202,6 +202,15 @@ pub async fn find_run(store: &Store, text: &str) -> Result<RunId, Error> {
     let layout = RunLayout::new(store.prefix(), id.clone());
     match read_manifest(store, &layout).await? {
         Some(_) => Ok(id),
-        None => Err(Error::RunNotFound(text.to_owned())),
+        None => match run_info(store, id).await?.state {
+            RunState::Allocating => Err(Error::Settings(format!(
+                "run `{text}` is still being allocated (no manifest.yml yet); try again in a moment"
+            ))),
+            _ if store.list(&layout.run_dir()).await?.is_empty() => Err(Error::RunNotFound(text.to_owned())),
+            _ => Err(Error::Settings(format!(
+                "run `{text}` was abandoned: its allocation ended before writing manifest.yml, so it holds no \
+                 run; scatter the specs again (the next allocation of its version removes the folder)"
+            ))),
+        },
     }
 }

@@ -10,11 +10,32 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn faults(store: &Path) -> Command {
+/// Where the binary stores runs: a folder, or a bucket with its `AWS_*` settings.
+#[derive(Debug, Clone)]
+struct Storage {
+    url: std::ffi::OsString,
+    env: Vec<(&'static str, String)>,
+}
+
+impl From<&std::path::PathBuf> for Storage {
+    fn from(path: &std::path::PathBuf) -> Self {
+        Storage { url: path.clone().into_os_string(), env: Vec::new() }
+    }
+}
+
+impl From<&Storage> for Storage {
+    fn from(storage: &Storage) -> Self {
+        storage.clone()
+    }
+}
+
+fn faults(store: impl Into<Storage>) -> Command {
+    let store = store.into();
     let mut command = Command::new(support::bin::example("faults"));
+    command.envs(store.env.iter().map(|(k, v)| (k, v)));
     command
         .arg("--storage")
-        .arg(store)
+        .arg(&store.url)
         .env_remove("SCYTHE_LOG")
         .env_remove("RUST_LOG")
         .env_remove("HATCHET_CLIENT_TOKEN")
@@ -47,13 +68,13 @@ fn run_id(stdout: &str) -> String {
     stdout.lines().find_map(|line| line.strip_prefix("run        ")).expect("a `run` line").trim().to_owned()
 }
 
-fn status(store: &Path, id: &str) -> String {
+fn status(store: impl Into<Storage> + Copy, id: &str) -> String {
     let output = run(faults(store).args(["status", id]));
     assert!(output.status.success(), "status failed: {}", text(&output.stderr));
     text(&output.stdout)
 }
 
-fn state(store: &Path, id: &str) -> String {
+fn state(store: impl Into<Storage> + Copy, id: &str) -> String {
     status(store, id)
         .lines()
         .find_map(|line| line.strip_prefix("state:"))
@@ -101,6 +122,14 @@ fn exit_codes_tell_success_failures_and_allowed_failures() {
     // At debug level the panic's report (with its backtrace) is in the log.
     let debug = run(faults(&store).env("SCYTHE_LOG", "debug").args(["scatter", "faulty", "--specs"]).arg(&mixed));
     assert!(text(&debug.stderr).contains("asked to panic"), "{}", text(&debug.stderr));
+
+    // `work` on an allocated run: 1 when a spec of its shard failed, unless allowed.
+    let allocated = run(faults(&store).args(["allocate", "faulty", "--specs"]).arg(&mixed));
+    let allocated = text(&allocated.stdout).trim().to_owned();
+    let work = run(faults(&store).args(["work", &allocated, "--shard", "0/2"]));
+    assert_eq!(work.status.code(), Some(1), "{}", text(&work.stdout));
+    let work = run(faults(&store).args(["work", &allocated, "--shard", "1/2", "--allow-failures"]));
+    assert_eq!(work.status.code(), Some(0), "{}", text(&work.stdout));
 
     let help = run(faults(&store).args(["scatter", "--help"]));
     let help = text(&help.stdout);
@@ -161,7 +190,7 @@ fn runs_into_a_closed_pipe_ends_quietly() {
 }
 
 /// Waits (bounded) until `status` of the newest run says `want`.
-fn wait_for_state(store: &Path, want: &str, child: &mut Child) -> String {
+fn wait_for_state(store: impl Into<Storage> + Copy, want: &str, child: &mut Child) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(child.try_wait().unwrap().is_none(), "the scatter ended before it was seen {want}");
@@ -175,6 +204,16 @@ fn wait_for_state(store: &Path, want: &str, child: &mut Child) -> String {
         }
         assert!(Instant::now() < deadline, "never saw state {want}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until `runs` lists a run in `want`.
+fn wait_until_listed(store: impl Into<Storage> + Copy, want: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !listed_runs(store).iter().any(|(_, state, _)| state == want) {
+        assert!(child.try_wait().unwrap().is_none(), "the scatter ended before it was seen {want}");
+        assert!(Instant::now() < deadline, "never saw a run {want}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -204,6 +243,8 @@ fn status_tells_running_from_interrupted() {
     assert!(text(&output.stdout).contains(&format!("`resume {run_id}`")), "{}", text(&output.stdout));
     assert_eq!(state(&store, &run_id), "interrupted");
     assert!(status(&store, &run_id).contains("`resume"), "status says what to do next");
+    let gather = run(faults(&store).args(["gather", &run_id]));
+    assert_eq!(gather.status.code(), Some(3), "an incomplete run: {}", text(&gather.stdout));
 
     // SIGKILL: nothing is cleaned up, yet no live process holds the run.
     let mut scatter = faults(&store)
@@ -224,7 +265,7 @@ fn status_tells_running_from_interrupted() {
 }
 
 /// Parses `runs`: (run folder, state) of every run listed.
-fn listed_runs(store: &Path) -> Vec<(String, String, String)> {
+fn listed_runs(store: impl Into<Storage> + Copy) -> Vec<(String, String, String)> {
     let output = run(faults(store).arg("runs"));
     assert!(output.status.success(), "{}", text(&output.stderr));
     let mut version = String::new();
@@ -243,40 +284,77 @@ fn listed_runs(store: &Path) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_scatter_killed_at_any_moment_leaves_nothing_or_a_resumable_run() {
-    const SPECS: usize = 100_000;
-    const KILL_POINTS: u32 = 16;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let mut csv = String::with_capacity(SPECS * 10);
+    kill_at_every_point(&Storage::from(&store), dir.path(), 100_000, 16);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_s3_too_a_killed_scatter_leaves_nothing_or_a_resumable_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = support::s3_server::S3Server::start(&dir.path().join("s3")).await;
+    server.create_bucket("runs");
+    let storage = Storage {
+        url: "s3://runs/lifecycle".into(),
+        env: vec![
+            ("AWS_ENDPOINT", server.endpoint()),
+            ("AWS_ACCESS_KEY_ID", support::s3_server::ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", support::s3_server::SECRET_KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ],
+    };
+    let work = dir.path().to_path_buf();
+    // The server answers on this runtime's workers while the kills run on a blocking thread.
+    tokio::task::spawn_blocking(move || kill_at_every_point(&storage, &work, 20_000, 10)).await.unwrap();
+}
+
+/// Kills a scatter of `specs` no-op specs at `kill_points` moments spread over its life; after
+/// each, `runs` lists no `allocating` run and only complete runs or interrupted ones that
+/// `resume` completes, numbered without gaps.
+fn kill_at_every_point(store: &Storage, dir: &Path, specs: usize, kill_points: u32) {
+    let mut csv = String::with_capacity(specs * 10);
     csv.push_str("x,mode\n");
-    for i in 0..SPECS {
+    for i in 0..specs {
         csv.push_str(&format!("{i},ok\n"));
     }
-    let path = dir.path().join("specs.csv");
+    let path = dir.join("specs.csv");
     std::fs::write(&path, csv).unwrap();
 
     // How long an undisturbed scatter lives, to spread the kill points over its whole life.
     let started = Instant::now();
-    let first = run(faults(&store).args(["scatter", "faulty", "--workers", "2", "--specs"]).arg(&path));
+    let first = run(faults(store).args(["scatter", "faulty", "--workers", "2", "--specs"]).arg(&path));
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let lifetime = started.elapsed();
 
+    // The last kill comes once the run is seen `running` (committed): a few sleeping specs at
+    // the end keep it alive long enough to be seen.
+    let mut slow = std::fs::read_to_string(&path).unwrap();
+    slow.push_str(&"0.5,sleep\n".repeat(4));
+    let slow_path = dir.join("slow.csv");
+    std::fs::write(&slow_path, slow).unwrap();
+
     let mut committed = 1;
     let (mut left_nothing, mut left_resumable) = (0, 0);
-    for point in 0..KILL_POINTS {
-        let delay = lifetime * point / KILL_POINTS;
-        let mut scatter = faults(&store)
+    for point in 0..=kill_points {
+        let last = point == kill_points;
+        let delay = lifetime * point / kill_points;
+        let mut scatter = faults(store)
             .args(["scatter", "faulty", "--workers", "2", "--specs"])
-            .arg(&path)
+            .arg(if last { &slow_path } else { &path })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        if last {
+            wait_until_listed(store, "running", &mut scatter);
+        } else {
+            std::thread::sleep(delay);
+        }
         signal(&scatter, "KILL");
         scatter.wait().unwrap();
 
-        let runs = listed_runs(&store);
+        let runs = listed_runs(store);
         assert!(runs.iter().all(|(_, state, _)| state != "allocating"), "after a kill at {delay:?}: {runs:?}");
         if runs.len() == committed {
             left_nothing += 1;
@@ -287,11 +365,12 @@ fn a_scatter_killed_at_any_moment_leaves_nothing_or_a_resumable_run() {
                 "complete" => {}
                 "interrupted" => {
                     left_resumable += 1;
-                    let resumed = run(faults(&store).args(["resume", id]));
+                    let resumed = run(faults(store).args(["resume", id]));
                     let stdout = text(&resumed.stdout);
                     assert_eq!(resumed.status.code(), Some(0), "resume {id} after a kill at {delay:?}: {stdout}");
+                    let n = if last { specs + 4 } else { specs };
                     assert!(
-                        stdout.contains(&format!("specs      {SPECS} ({SPECS} succeeded, 0 failed, 0 not run)")),
+                        stdout.contains(&format!("specs      {n} ({n} succeeded, 0 failed, 0 not run)")),
                         "{stdout}"
                     );
                 }
@@ -304,9 +383,11 @@ fn a_scatter_killed_at_any_moment_leaves_nothing_or_a_resumable_run() {
         let expected: Vec<String> = (1..=committed).map(|major| format!("v{major}.0.0")).collect();
         assert_eq!(versions, expected, "after a kill at {delay:?}");
     }
-    assert!(listed_runs(&store).iter().all(|(_, state, _)| state == "complete"));
-    eprintln!("of {KILL_POINTS} kills, {left_nothing} left no run and {left_resumable} a run that resume completed");
-    // The kill points span the scatter's life: early ones come before the manifest, late ones
-    // after it.
+    assert!(listed_runs(store).iter().all(|(_, state, _)| state == "complete"));
+    eprintln!(
+        "of {} kills, {left_nothing} left no run and {left_resumable} a run that resume completed",
+        kill_points + 1
+    );
+    // Early kills come before the manifest, the last one after it.
     assert!(left_nothing > 0 && left_resumable > 0, "{left_nothing} / {left_resumable}");
 }
