@@ -1,4 +1,4 @@
-//! An experiment that misbehaves on purpose, for the fault tests (`tests/faults.rs`): each spec
+//! An experiment that misbehaves on purpose, for the fault tests (`tests/faults.rs`, `tests/lifecycle.rs`): each spec
 //! says what its attempt does — succeed, fail, panic, abort the process, exit, or sleep.
 //!
 //! `cargo run --example faults -- scatter faulty --specs specs.csv` with columns `x,mode`.
@@ -24,6 +24,9 @@ enum Mode {
     Exit,
     /// Sleep for `x` seconds, then return.
     Sleep,
+    /// Fail (retryable) unless `SCYTHE_FAULTS_FIXED=1`: a bug the researcher fixes before
+    /// `resume --retry-failed`.
+    FailUnlessFixed,
 }
 
 /// One spec.
@@ -52,6 +55,11 @@ fn faulty(input: FaultInput) -> anyhow::Result<FaultOutput> {
         Mode::Abort => std::process::abort(),
         Mode::Exit => std::process::exit(7),
         Mode::Sleep => std::thread::sleep(std::time::Duration::from_secs_f64(input.x.max(0.0))),
+        Mode::FailUnlessFixed => {
+            if std::env::var("SCYTHE_FAULTS_FIXED").as_deref() != Ok("1") {
+                anyhow::bail!("not fixed yet (x = {})", input.x);
+            }
+        }
     }
     Ok(FaultOutput { y: 2.0 * input.x })
 }

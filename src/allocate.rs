@@ -13,6 +13,7 @@ use scythe_storage::{ParquetSink, Store};
 
 use crate::artifacts::ArtifactPlan;
 use crate::error::Error;
+use crate::lease::Holder;
 use crate::manifest::{InputArtifacts, Manifest, to_yaml};
 use crate::registry::Registered;
 use crate::specs::ValidSpecs;
@@ -23,19 +24,35 @@ const VERSION_ATTEMPTS: usize = 16;
 pub(crate) const SPECS_ROW_GROUP: usize = 64 * 1024;
 
 /// A run whose folder is reserved and holds its input files and schemas; [`commit`] writes
-/// `specs.pq` and then `manifest.yml`, after which the run exists.
+/// `specs.pq` and then `manifest.yml`, after which the run exists. Until then the folder is
+/// only the allocating process's: its [`lease`](crate::lease) says so, and once that process
+/// is gone the folder is abandoned (not a run, not a version) and the next allocation of the
+/// version cleans it.
 #[derive(Debug, Clone)]
 pub(crate) struct Allocation {
     pub(crate) layout: RunLayout,
     pub(crate) manifest: Manifest,
     /// The specs as stored (file references rewritten), in sort-index order.
     pub(crate) specs: Vec<RecordBatch>,
+    /// This process's lease on the run folder, kept until the run is executed.
+    pub(crate) lease: Holder,
+    /// Whether this allocation created the version (its claim marker is ours to remove).
+    claimed_version: bool,
 }
 
-/// The versions of `experiment` that exist in `store` (folders that are not versions are ignored).
+/// The versions of `experiment` that exist in `store`: folders that are not versions are
+/// ignored, and so are the newest versions that hold nothing but abandoned allocations.
 pub(crate) async fn existing_versions(store: &Store, experiment: &str) -> Result<Vec<Version>, Error> {
     let dir = RunLayout::experiment_dir(store.prefix(), experiment);
-    Ok(store.list_dirs(&dir).await?.iter().filter_map(|name| name.parse().ok()).collect())
+    let mut versions: Vec<Version> = store.list_dirs(&dir).await?.iter().filter_map(|name| name.parse().ok()).collect();
+    versions.sort();
+    while let Some(&newest) = versions.last() {
+        if !crate::catalog::version_abandoned(store, experiment, newest).await? {
+            break;
+        }
+        versions.pop();
+    }
+    Ok(versions)
 }
 
 /// Allocates a run of `experiment` for already validated specs, up to (not including)
@@ -50,12 +67,78 @@ pub(crate) async fn allocate(
 ) -> Result<Allocation, Error> {
     let schema = experiment.schema();
     let plan = ArtifactPlan::new(&specs.batches, schema.input())?;
-    let version = claim_version(store, schema.name(), strategy).await?;
-    let layout = claim_run_folder(store, RunId::new(schema.name(), version, now, 0)).await?;
+    let (version, claimed_version) = claim_version(store, schema.name(), strategy).await?;
+    let layout = match claim_run_folder(store, RunId::new(schema.name(), version, now, 0)).await {
+        Ok(layout) => layout,
+        Err(error) => {
+            if claimed_version {
+                let _ = store.delete(&version_claim(store, schema.name(), version)).await;
+            }
+            return Err(error);
+        }
+    };
+    let lease = match Holder::hold(store, crate::lease::key(&layout.run_dir())).await {
+        Ok(lease) => lease,
+        Err(error) => {
+            discard_folder(store, &layout, claimed_version).await;
+            return Err(error);
+        }
+    };
+    match prepare(store, experiment, specs, plan, &layout, now).await {
+        Ok((manifest, specs)) => Ok(Allocation { layout, manifest, specs, lease, claimed_version }),
+        Err(error) => {
+            discard_folder(store, &layout, claimed_version).await;
+            let _ = lease.release().await;
+            Err(error)
+        }
+    }
+}
+
+/// Removes an allocation that will never be committed (best effort: what is left behind is
+/// abandoned once this process ends, and cleaned by the next allocation of its version).
+pub(crate) async fn discard(store: &Store, allocation: &Allocation) {
+    discard_folder(store, &allocation.layout, allocation.claimed_version).await;
+    let _ = allocation.lease.release().await;
+}
+
+async fn discard_folder(store: &Store, layout: &RunLayout, claimed_version: bool) {
+    let lease_key = crate::lease::key(&layout.run_dir());
+    let _ = delete_all(store, &layout.run_dir(), &[lease_key.as_str()]).await;
+    if claimed_version {
+        let run = layout.run();
+        let _ = store.delete(&version_claim(store, run.experiment(), run.version())).await;
+    }
+}
+
+/// Deletes every object under `dir` but `keep`.
+pub(crate) async fn delete_all(store: &Store, dir: &str, keep: &[&str]) -> Result<(), Error> {
+    for meta in store.list(dir).await? {
+        let key = meta.location.to_string();
+        if !keep.contains(&key.as_str()) {
+            store.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+fn version_claim(store: &Store, experiment: &str, version: Version) -> String {
+    format!("{}/{VERSION_CLAIM}", RunLayout::version_dir(store.prefix(), experiment, version))
+}
+
+/// Uploads the input files and writes the schemas of a claimed run folder.
+async fn prepare(
+    store: &Store,
+    experiment: &dyn Registered,
+    specs: ValidSpecs,
+    plan: ArtifactPlan,
+    layout: &RunLayout,
+    now: DateTime<Utc>,
+) -> Result<(Manifest, Vec<RecordBatch>), Error> {
+    let schema = experiment.schema();
     let (batches, artifact_uris) = if plan.is_empty() {
         (specs.batches, Default::default())
     } else {
-        plan.upload(store, &layout, specs.batches).await?
+        plan.upload(store, layout, specs.batches).await?
     };
     store.put(&layout.io_spec(), to_yaml("experiment_io_spec.yml", &schema.io_spec())?).await?;
     let input_artifacts = if artifact_uris.is_empty() {
@@ -78,7 +161,7 @@ pub(crate) async fn allocate(
         scythe_version: env!("CARGO_PKG_VERSION").to_owned(),
         design: None,
     };
-    Ok(Allocation { layout, manifest, specs: batches })
+    Ok((manifest, batches))
 }
 
 /// Writes `specs.pq`, then `manifest.yml` (create-only): from then on the run exists.
@@ -95,16 +178,21 @@ pub(crate) async fn commit(store: &Store, allocation: &Allocation, input: &DataS
 }
 
 /// Resolves the version; a bumped version is reserved with a create-only marker so two
-/// concurrent allocations never share it.
-async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrategy) -> Result<Version, Error> {
+/// concurrent allocations never share it (says whether this call created the version). A
+/// version that holds only abandoned allocations is cleaned and claimed again.
+async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrategy) -> Result<(Version, bool), Error> {
     for _ in 0..VERSION_ATTEMPTS {
         let version = strategy.resolve(existing_versions(store, experiment).await?);
         if !strategy.creates_version() {
-            return Ok(version);
+            return Ok((version, false));
         }
-        let marker = format!("{}/{VERSION_CLAIM}", RunLayout::version_dir(store.prefix(), experiment, version));
+        let marker = version_claim(store, experiment, version);
         if claim(store, &marker).await? {
-            return Ok(version);
+            return Ok((version, true));
+        }
+        if crate::catalog::version_abandoned(store, experiment, version).await? {
+            tracing::info!(experiment, %version, "cleaning a version left by an allocation that died");
+            delete_all(store, &RunLayout::version_dir(store.prefix(), experiment, version), &[]).await?;
         }
     }
     Err(Error::VersionContention(experiment.to_owned()))
@@ -124,15 +212,11 @@ async fn claim_run_folder(store: &Store, mut run: RunId) -> Result<RunLayout, Er
 /// Creates `key` only if it does not exist, and reads it back: a store whose conditional
 /// writes are not atomic (some S3 look-alikes check, then write) can let two writers both
 /// "create" it, but only the last one finds its own token there.
+///
+/// The claim holds a [`Lease`](crate::lease::Lease) (host, pid, time) so a claim whose owner
+/// died is recognised as abandoned.
 async fn claim(store: &Store, key: &str) -> Result<bool, Error> {
-    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let token = format!(
-        "{} pid {} claim {} nonce {}",
-        Utc::now().to_rfc3339(),
-        std::process::id(),
-        CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
-    );
+    let token = crate::lease::Lease::mine().to_yaml()?;
     if !store.put_new(key, token.clone()).await? {
         return Ok(false);
     }

@@ -1,28 +1,44 @@
 //! What runs a store holds: experiments, versions, runs and their state.
 
 use scythe_core::Version;
-use scythe_core::layout::{RunId, RunLayout};
+use scythe_core::layout::{RunId, RunLayout, VERSION_CLAIM};
 use scythe_storage::Store;
 
 use crate::error::Error;
+use crate::lease;
 use crate::manifest::{Manifest, Summary, from_yaml};
 
 /// How far a run got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
-    /// The folder is reserved but allocation did not finish (no `manifest.yml`).
+    /// The folder is reserved and its allocating process is alive (no `manifest.yml` yet).
     Allocating,
-    /// Allocated; results are still coming in or the run was interrupted (no summary yet).
+    /// The folder was reserved by an allocation that died before its manifest: not a run; the
+    /// next allocation of its version removes it.
+    Abandoned,
+    /// Allocated, not gathered, and a live process holds its lease (results are coming in),
+    /// or it runs on Hatchet.
     Running,
+    /// Allocated, not gathered, and no process works on it: `resume` finishes it.
+    Interrupted,
     /// Gathered: `final/` is complete.
     Complete,
+}
+
+impl RunState {
+    /// Whether the folder is a run (its manifest is written).
+    pub fn is_committed(self) -> bool {
+        matches!(self, RunState::Running | RunState::Interrupted | RunState::Complete)
+    }
 }
 
 impl std::fmt::Display for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             RunState::Allocating => "allocating",
+            RunState::Abandoned => "abandoned",
             RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
             RunState::Complete => "complete",
         })
     }
@@ -50,11 +66,38 @@ pub async fn experiments(store: &Store) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
-/// The versions of `experiment`, oldest first (folders that are not versions are skipped).
+/// The versions of `experiment`, oldest first (folders that are not versions, and versions
+/// that hold nothing but abandoned allocations, are skipped).
 pub async fn versions(store: &Store, experiment: &str) -> Result<Vec<Version>, Error> {
-    let mut versions = crate::allocate::existing_versions(store, experiment).await?;
+    let dir = RunLayout::experiment_dir(store.prefix(), experiment);
+    let mut versions = Vec::new();
+    for version in store.list_dirs(&dir).await?.iter().filter_map(|name| name.parse::<Version>().ok()) {
+        if !version_abandoned(store, experiment, version).await? {
+            versions.push(version);
+        }
+    }
     versions.sort();
     Ok(versions)
+}
+
+/// Whether a version folder holds no run and no live allocation: what an allocation that
+/// died before its manifest leaves behind.
+pub(crate) async fn version_abandoned(store: &Store, experiment: &str, version: Version) -> Result<bool, Error> {
+    let dir = RunLayout::version_dir(store.prefix(), experiment, version);
+    for name in store.list_dirs(&dir).await? {
+        let Ok(id) = format!("{experiment}/{version}/{name}").parse::<RunId>() else { continue };
+        let layout = RunLayout::new(store.prefix(), id);
+        if store.exists(&layout.manifest()).await? || allocation_live(store, &layout).await? {
+            return Ok(false);
+        }
+    }
+    Ok(!lease::is_live(store, &format!("{dir}/{VERSION_CLAIM}")).await?)
+}
+
+/// Whether a live process still allocates the run folder of `layout` (its lease, or, before
+/// the lease is first written, its claim).
+async fn allocation_live(store: &Store, layout: &RunLayout) -> Result<bool, Error> {
+    Ok(lease::is_live(store, &lease::key(&layout.run_dir())).await? || lease::is_live(store, &layout.claim()).await?)
 }
 
 /// The runs of one version of `experiment`, oldest first.
@@ -78,15 +121,23 @@ pub async fn runs(store: &Store, experiment: &str, version: Version) -> Result<V
 pub async fn run_info(store: &Store, id: RunId) -> Result<RunInfo, Error> {
     let layout = RunLayout::new(store.prefix(), id.clone());
     let Some(manifest) = read_manifest(store, &layout).await? else {
-        return Ok(RunInfo { id, state: RunState::Allocating, n_specs: 0, succeeded: None, failed: None });
+        let state = if allocation_live(store, &layout).await? { RunState::Allocating } else { RunState::Abandoned };
+        return Ok(RunInfo { id, state, n_specs: 0, succeeded: None, failed: None });
     };
     let summary = match store.head(&layout.summary()).await? {
         Some(_) => Some(from_yaml::<Summary>("summary.yml", &store.get(&layout.summary()).await?)?),
         None => None,
     };
+    let state = if summary.is_some() {
+        RunState::Complete
+    } else if manifest.engine == "hatchet" || lease::is_live(store, &lease::key(&layout.run_dir())).await? {
+        RunState::Running
+    } else {
+        RunState::Interrupted
+    };
     Ok(RunInfo {
         id,
-        state: if summary.is_some() { RunState::Complete } else { RunState::Running },
+        state,
         n_specs: manifest.n_specs,
         succeeded: summary.as_ref().map(|s| s.succeeded),
         failed: summary.as_ref().map(|s| s.failed),
@@ -143,7 +194,7 @@ pub async fn find_run(store: &Store, text: &str) -> Result<RunId, Error> {
         return runs
             .into_iter()
             .rev()
-            .find(|run| run.state != RunState::Allocating)
+            .find(|run| run.state.is_committed())
             .map(|run| run.id)
             .ok_or_else(|| Error::RunNotFound(text.to_owned()));
     }
@@ -151,6 +202,15 @@ pub async fn find_run(store: &Store, text: &str) -> Result<RunId, Error> {
     let layout = RunLayout::new(store.prefix(), id.clone());
     match read_manifest(store, &layout).await? {
         Some(_) => Ok(id),
-        None => Err(Error::RunNotFound(text.to_owned())),
+        None => match run_info(store, id).await?.state {
+            RunState::Allocating => Err(Error::Settings(format!(
+                "run `{text}` is still being allocated (no manifest.yml yet); try again in a moment"
+            ))),
+            _ if store.list(&layout.run_dir()).await?.is_empty() => Err(Error::RunNotFound(text.to_owned())),
+            _ => Err(Error::Settings(format!(
+                "run `{text}` was abandoned: its allocation ended before writing manifest.yml, so it holds no \
+                 run; scatter the specs again (the next allocation of its version removes the folder)"
+            ))),
+        },
     }
 }

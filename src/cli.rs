@@ -17,9 +17,31 @@ use crate::manifest::to_yaml;
 use crate::scythe::{RunReport, Scythe};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::Specs;
+use crate::summary::ReportOf;
+
+/// `println!` that returns an error instead of panicking when stdout is closed, so
+/// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(Error::io("writing to standard output"))?
+    }};
+}
+
+/// Flags shared by the commands that end a run's execution.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Outcome {
+    /// Exit 0 when every spec has a result even if some failed (default: exit 1).
+    #[arg(long)]
+    allow_failures: bool,
+}
 
 #[derive(Debug, Parser)]
-#[command(about = "Scatter typed experiments and reap their results as Parquet.", version)]
+#[command(
+    about = "Scatter typed experiments and reap their results as Parquet.",
+    version,
+    after_help = crate::summary::EXIT_CODES_HELP
+)]
 struct Cli {
     /// Where runs are stored: a folder, file:///path or s3://bucket/prefix.
     #[arg(long, global = true, env = "SCYTHE_STORAGE")]
@@ -50,9 +72,12 @@ struct NewRun {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Allocate a versioned run of an experiment, run every spec and gather the results.
+    #[command(after_help = crate::summary::EXIT_CODES_HELP)]
     Scatter {
         #[command(flatten)]
         run: NewRun,
+        #[command(flatten)]
+        outcome: Outcome,
         /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
         #[arg(long)]
         workers: Option<usize>,
@@ -77,9 +102,12 @@ enum Command {
         run: NewRun,
     },
     /// Run one shard of an allocated run (specs without a result yet); safe to repeat.
+    #[command(after_help = crate::summary::EXIT_CODES_HELP)]
     Work {
         /// The run.
         run: String,
+        #[command(flatten)]
+        outcome: Outcome,
         /// Shard `I/N` (0-based I): the I-th of N contiguous parts of the specs. Default: all.
         #[arg(long, default_value = "0/1")]
         shard: Shard,
@@ -88,17 +116,27 @@ enum Command {
         workers: Option<usize>,
     },
     /// Run the specs of an interrupted run that have no result yet, then gather.
+    #[command(after_help = crate::summary::EXIT_CODES_HELP)]
     Resume {
         /// `<experiment>/<vX.Y.Z>/<timestamp>` or `<experiment>/latest`.
         run: String,
+        /// Also run again the specs that failed (after fixing the cause); a success replaces
+        /// the recorded failure in the final tables.
+        #[arg(long)]
+        retry_failed: bool,
+        #[command(flatten)]
+        outcome: Outcome,
         /// Worker threads.
         #[arg(long)]
         workers: Option<usize>,
     },
     /// Rewrite a run's final tables from its results.
+    #[command(after_help = crate::summary::EXIT_CODES_HELP)]
     Gather {
         /// The run.
         run: String,
+        #[command(flatten)]
+        outcome: Outcome,
     },
     /// List experiments, versions and runs in the store.
     Runs {
@@ -133,10 +171,7 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
             return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -155,6 +190,8 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
     crate::supervise::finished();
     match result {
         Ok(code) => code,
+        // stdout was closed by its reader (`runs | head -1`): nothing is wrong.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
@@ -181,6 +218,20 @@ fn open_store(url: Option<String>) -> Result<scythe_storage::Store, Error> {
     storage.open()
 }
 
+/// Logs to stderr above the progress bar: `SCYTHE_LOG`, else `RUST_LOG`, else warnings;
+/// colours only on a terminal. Panics of experiment bodies go to the log at debug level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::progress::LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    crate::progress::route_worker_panics_to_log();
+}
+
 async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
     if let Some(error) = app.errors.into_iter().next() {
         return Err(error);
@@ -200,21 +251,27 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let run = Scythe::new(store).allocate_registered(registered, &specs, new.version).await?;
-            println!("{run}");
+            say!("{run}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Work { run, shard, workers } => {
+        Command::Work { run, outcome, shard, workers } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
             let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
             let rows = shard.rows(n_specs);
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
-            let report = scythe.work_registered(registered, &id, rows.clone(), false).await?;
-            println!(
-                "{id}: specs {}..{}: ran {} ({} succeeded, {} failed) in {:.2?}",
-                rows.start, rows.end, report.ran, report.succeeded, report.failed, report.run_time
+            let report = scythe.work_leased(registered, &id, rows.clone()).await?;
+            say!(
+                "{id}: specs {}..{}: ran {} ({} succeeded, {} failed, {} without a result) in {:.2?}",
+                rows.start,
+                rows.end,
+                report.ran,
+                report.succeeded,
+                report.failed,
+                report.missing,
+                report.run_time
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
         Command::Worker => {
             let settings = crate::hatchet::WorkerSettings::from_env()?;
@@ -222,22 +279,22 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scatter { run: new, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
+        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             // Connect first: a wrong token or engine must not use up a version.
             let (client, engine_version) = crate::hatchet::connect().await?;
             let scythe = Scythe::new(store.clone());
-            let run = scythe.allocate_registered(Arc::clone(&registered), &specs, new.version).await?;
+            let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
             let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
             let plan = crate::hatchet::Plan::new(n_specs, batch.or(registered.config().batch), fanout);
             let root = crate::hatchet::trigger(&client, &run, &plan).await?;
-            println!("run        {run}");
-            println!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
-            println!("hatchet    {} (engine {engine_version})", root.as_str());
-            println!("tasks      {plan}");
+            say!("run        {run}");
+            say!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
+            say!("hatchet    {} (engine {engine_version})", root.as_str());
+            say!("tasks      {plan}");
             if !wait {
-                println!("note       running on Hatchet workers: `status {run}` shows progress");
+                say!("note       running on Hatchet workers: `status {run}` shows progress");
                 return Ok(ExitCode::SUCCESS);
             }
             let started = std::time::Instant::now();
@@ -256,38 +313,52 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             };
             progress.finish();
             let output = output?;
-            println!(
+            say!(
                 "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
                 output.succeeded,
                 output.failed,
                 output.missing,
                 started.elapsed()
             );
-            Ok(if output.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+            if output.failed > 0 {
+                let layout = RunLayout::new(store.prefix(), run.clone());
+                let groups =
+                    crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
+                crate::summary::write_failure_groups(&mut std::io::stdout().lock(), output.failed, &groups)
+                    .map_err(Error::io("writing to standard output"))?;
+            }
+            Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
         }
-        Command::Scatter { run: new, workers, .. } => {
+        Command::Scatter { run: new, outcome, workers, .. } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let version = new.version;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
-            print_report(&report);
-            Ok(exit_code(&report))
+            print_report(&report, ReportOf::Scatter)?;
+            Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Resume { run, workers } => {
+        Command::Resume { run, retry_failed, outcome, workers } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
-            let report = scythe.resume_registered(registered, &id).await?;
-            print_report(&report);
-            Ok(exit_code(&report))
+            let report = scythe.resume_registered(registered, &id, retry_failed).await?;
+            print_report(&report, ReportOf::Resume)?;
+            Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Gather { run } => {
+        Command::Gather { run, outcome } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
-            let summary = Scythe::new(store).gather_registered(registered, &id).await?;
-            println!("{id}: {} succeeded, {} failed, {} missing", summary.succeeded, summary.failed, summary.missing);
-            Ok(ExitCode::SUCCESS)
+            let summary = Scythe::new(store.clone()).gather_registered(registered, &id).await?;
+            say!("{id}: {} succeeded, {} failed, {} missing", summary.succeeded, summary.failed, summary.missing);
+            if summary.failed > 0 {
+                let layout = RunLayout::new(store.prefix(), id.clone());
+                let groups =
+                    crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
+                crate::summary::write_failure_groups(&mut std::io::stdout().lock(), summary.failed, &groups)
+                    .map_err(Error::io("writing to standard output"))?;
+            }
+            Ok(crate::summary::exit_code(summary.failed, summary.missing, outcome.allow_failures))
         }
         Command::Runs { experiment } => {
             let experiments = match experiment {
@@ -295,25 +366,30 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 None => catalog::experiments(&store).await?,
             };
             if experiments.is_empty() {
-                println!("no runs in {}", store.uri(store.prefix()));
+                say!("no runs in {}", store.uri(store.prefix()));
             }
+            let mut abandoned = 0;
             for name in experiments {
-                println!("{name}");
+                say!("{name}");
                 for version in catalog::versions(&store, &name).await? {
-                    println!("  {version}");
+                    say!("  {version}");
                     for run in catalog::runs(&store, &name, version).await? {
+                        if run.state == catalog::RunState::Abandoned {
+                            abandoned += 1;
+                            continue;
+                        }
                         let counts = match (run.succeeded, run.failed) {
                             (Some(ok), Some(failed)) => format!("{ok} succeeded, {failed} failed"),
                             _ => String::new(),
                         };
-                        println!(
-                            "    {:<24} {:<10} {:>9} specs  {counts}",
-                            run.id.folder_name(),
-                            run.state,
-                            run.n_specs
-                        );
+                        say!("    {:<24} {:<10} {:>9} specs  {counts}", run.id.folder_name(), run.state, run.n_specs);
                     }
                 }
+            }
+            if abandoned > 0 {
+                say!(
+                    "({abandoned} abandoned allocations not shown: the next allocation of their version removes them)"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -321,19 +397,22 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let id = find_run(&store, &run).await?;
             let info = catalog::run_info(&store, id.clone()).await?;
             let layout = RunLayout::new(store.prefix(), id.clone());
-            println!("run:       {id}");
-            println!("folder:    {}", store.uri(&layout.run_dir()));
-            println!("state:     {}", info.state);
-            println!("specs:     {}", info.n_specs);
+            say!("run:       {id}");
+            say!("folder:    {}", store.uri(&layout.run_dir()));
+            say!("state:     {}", info.state);
+            say!("specs:     {}", info.n_specs);
             if let (Some(ok), Some(failed)) = (info.succeeded, info.failed) {
-                println!("succeeded: {ok}\nfailed:    {failed}");
+                say!("succeeded: {ok}\nfailed:    {failed}");
             } else if info.n_specs > 0 {
                 let done = catalog::progress(&store, &id).await?;
-                println!(
+                say!(
                     "progress:  {done} of {} specs have a result ({:.1}%)",
                     info.n_specs,
                     100.0 * done as f64 / info.n_specs as f64
                 );
+            }
+            if info.state == catalog::RunState::Interrupted {
+                say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -351,13 +430,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 let name = meta.location.filename().unwrap_or_default().to_owned();
                 let target = folder.join(&name);
                 store.download_file(meta.location.as_ref(), &target).await?;
-                println!("{}", target.display());
+                say!("{}", target.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema { experiment } => {
             let registered = app.find(&experiment)?;
-            print!("{}", to_yaml("experiment_io_spec.yml", &registered.schema().io_spec())?);
+            let text = to_yaml("experiment_io_spec.yml", &registered.schema().io_spec())?;
+            say!("{}", text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -427,31 +507,9 @@ impl std::str::FromStr for Shard {
     }
 }
 
-fn print_report(report: &RunReport) {
-    let rate = report.ran as f64 / report.run_time.as_secs_f64().max(1e-9);
-    println!("run        {}", report.run);
-    println!("folder     {}", report.folder);
-    println!(
-        "specs      {} ({} succeeded, {} failed, {} not run)",
-        report.n_specs, report.succeeded, report.failed, report.missing
-    );
-    println!(
-        "time       {:.2?} running {} specs ({rate:.0} specs/s), {:.2?} gathering",
-        report.run_time, report.ran, report.gather_time
-    );
-    for (table, uri) in &report.tables {
-        println!("table      {table:<18} {uri}");
-    }
-    if report.failed > 0 {
-        println!("note       {} specs failed: see final/failures.pq", report.failed);
-    }
-    if report.missing > 0 {
-        println!("note       interrupted: `resume {}` runs the {} remaining specs", report.run, report.missing);
-    }
-}
-
-fn exit_code(report: &RunReport) -> ExitCode {
-    if report.missing > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS }
+fn print_report(report: &RunReport, of: ReportOf) -> Result<(), Error> {
+    crate::summary::write_report(&mut std::io::stdout().lock(), report, of)
+        .map_err(Error::io("writing to standard output"))
 }
 
 #[cfg(test)]

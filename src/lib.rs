@@ -40,6 +40,7 @@ mod fanout;
 mod gather;
 mod hatchet;
 mod journal;
+mod lease;
 mod manifest;
 mod parts;
 mod progress;
@@ -49,6 +50,7 @@ mod scythe;
 mod settings;
 mod specs;
 mod supervise;
+mod summary;
 
 pub use app::App;
 pub use error::Error;
@@ -64,6 +66,7 @@ pub use scythe_macros::experiment;
 pub use scythe_storage::{Store, StoreLocation};
 pub use settings::{EngineSettings, StorageSettings};
 pub use specs::Specs;
+pub use summary::FailureGroup;
 
 #[doc(hidden)]
 pub mod __private {

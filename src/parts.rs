@@ -171,6 +171,10 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         // Counted once written: a thread the watchdog abandons never gets here, and its specs
         // are counted when they run again. Specs whose output files failed moved to failures.
         let moved = failures.len() - failed_before;
+        for failure in &failures {
+            let error = crate::summary::first_line(failure.error.message());
+            tracing::warn!(sort_index = failure.sort_index, attempts = failure.attempts, "spec failed: {error}");
+        }
         self.run.succeeded.fetch_add((successes.len() - moved) as u64, Ordering::Relaxed);
         self.run.failed.fetch_add(failures.len() as u64, Ordering::Relaxed);
         for dir in scratch.into_iter().flatten() {

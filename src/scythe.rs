@@ -13,18 +13,20 @@ use scythe_core::schema::ExperimentSchema;
 use scythe_core::{Experiment, VersionStrategy};
 use scythe_storage::{ParquetFooter, Store};
 
-use crate::allocate::{allocate, commit};
+use crate::allocate::{Allocation, allocate, commit, discard};
 use crate::catalog::read_manifest;
 use crate::embedded::{SpecRows, execute};
 use crate::error::Error;
 use crate::gather::{GatherSummary, gather, list_parts};
 use crate::journal::{Journal, Recovery};
+use crate::lease::Holder;
 use crate::manifest::{Summary, to_yaml};
 use crate::parts::{FAILURES, SCALARS};
 use crate::progress::Progress;
 use crate::registry::{Registered, register};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::{Specs, load};
+use crate::summary::FailureGroup;
 
 /// What a scatter or resume did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub struct RunReport {
     pub gather_time: Duration,
     /// Final tables: name → URI.
     pub tables: BTreeMap<String, String>,
+    /// The most common errors among the failed specs, most frequent first.
+    pub failure_groups: Vec<FailureGroup>,
+    /// Failed specs this call ran again (`resume --retry-failed`).
+    pub retried: u64,
 }
 
 /// What [`Scythe::work`] did on its rows.
@@ -66,6 +72,8 @@ pub struct WorkReport {
     pub failed: u64,
     /// Time spent running them.
     pub run_time: Duration,
+    /// Specs of `rows` still without a result afterwards (interrupted).
+    pub missing: u64,
 }
 
 /// Scatters specs and reaps results on a store, with the embedded engine.
@@ -110,7 +118,12 @@ impl Scythe {
 
     /// Runs the specs of `run` that have no result yet, then gathers.
     pub async fn resume<E: Experiment>(&self, run: &RunId) -> Result<RunReport, Error> {
-        self.resume_registered(register::<E>()?, run).await
+        self.resume_registered(register::<E>()?, run, false).await
+    }
+
+    /// Like [`Scythe::resume`], and also runs again the specs that failed.
+    pub async fn retry_failed<E: Experiment>(&self, run: &RunId) -> Result<RunReport, Error> {
+        self.resume_registered(register::<E>()?, run, true).await
     }
 
     /// (Re)writes the final tables of `run` from its results.
@@ -127,7 +140,25 @@ impl Scythe {
     /// Runs the specs of `rows` (sort indexes) of an allocated run that have no result yet.
     /// Safe to run again or concurrently with other shards: results are written idempotently.
     pub async fn work<E: Experiment>(&self, run: &RunId, rows: Range<u64>) -> Result<WorkReport, Error> {
-        self.work_registered(register::<E>()?, run, rows, false).await
+        self.work_leased(register::<E>()?, run, rows).await
+    }
+
+    /// [`Scythe::work_registered`] holding the run's lease, so `status` tells it is running.
+    pub(crate) async fn work_leased(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+        rows: Range<u64>,
+    ) -> Result<WorkReport, Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let lease = Holder::hold(&self.store, crate::lease::key(&layout.run_dir())).await?;
+        let report = self.work_registered(experiment, run, rows, false).await;
+        let released = lease.release().await;
+        let mut report = report?;
+        released?;
+        let (left, _) = pending_ranges(&self.store, &layout, report.rows.clone()).await?;
+        report.missing = left.iter().map(|r| r.end - r.start).sum();
+        Ok(report)
     }
 
     pub(crate) async fn allocate_registered(
@@ -136,12 +167,29 @@ impl Scythe {
         specs: &Specs,
         version: VersionStrategy,
     ) -> Result<RunId, Error> {
+        self.allocate_on(experiment, specs, version, "embedded").await
+    }
+
+    /// Allocates a run that `engine` (`embedded` or `hatchet`, recorded in the manifest) runs:
+    /// a Hatchet run holds no lease, so `status` shows it `running` until it is gathered.
+    pub(crate) async fn allocate_on(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+        engine: &str,
+    ) -> Result<RunId, Error> {
         let valid = {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
-        let allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
-        commit(&self.store, &allocation, experiment.schema().input()).await?;
+        let mut allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        engine.clone_into(&mut allocation.manifest.engine);
+        if let Err(error) = commit(&self.store, &allocation, experiment.schema().input()).await {
+            discard(&self.store, &allocation).await;
+            return Err(error);
+        }
+        allocation.lease.release().await?;
         Ok(allocation.layout.run().clone())
     }
 
@@ -200,6 +248,7 @@ impl Scythe {
             succeeded: execution.succeeded,
             failed: execution.failed,
             run_time: execution.elapsed,
+            missing: 0,
         })
     }
 
@@ -281,7 +330,7 @@ impl Scythe {
     ) -> Result<RunReport, Error> {
         if let Some(run) = crate::supervise::resuming() {
             // A supervised scatter whose worker process died goes on with its run.
-            return self.resume_registered(experiment, &run).await;
+            return self.resume_registered(experiment, &run, false).await;
         }
         let valid = {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
@@ -310,15 +359,38 @@ impl Scythe {
             recovery: Recovery::default(),
             generation: 0,
             n_specs,
-            committing,
+            committing: committing.map(|c| (c, Arc::clone(&allocation))),
+            retried: 0,
         };
-        self.execute_and_gather(experiment, plan).await
+        let report = self.execute_and_gather(experiment, plan).await;
+        let released = allocation.lease.release().await;
+        let report = report?;
+        released?;
+        Ok(report)
     }
 
+    /// Runs the specs of `run` without a result (and, with `retry_failed`, those that failed),
+    /// holding the run's lease, then gathers.
     pub(crate) async fn resume_registered(
         &self,
         experiment: Arc<dyn Registered>,
         run: &RunId,
+        retry_failed: bool,
+    ) -> Result<RunReport, Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let lease = Holder::hold(&self.store, crate::lease::key(&layout.run_dir())).await?;
+        let report = self.resume_unleased(experiment, run, retry_failed).await;
+        let released = lease.release().await;
+        let report = report?;
+        released?;
+        Ok(report)
+    }
+
+    async fn resume_unleased(
+        &self,
+        experiment: Arc<dyn Registered>,
+        run: &RunId,
+        retry_failed: bool,
     ) -> Result<RunReport, Error> {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let manifest = read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?;
@@ -329,17 +401,64 @@ impl Scythe {
             });
         }
         crate::supervise::announce(run);
-        let (pending, generation) = pending_ranges(&self.store, &layout, 0..manifest.n_specs).await?;
+        let (mut pending, generation) = pending_ranges(&self.store, &layout, 0..manifest.n_specs).await?;
+        let mut retried = 0;
+        if retry_failed {
+            let failed = self.failed_sort_indexes(experiment.schema(), &layout, manifest.n_specs).await?;
+            retried = failed.len() as u64;
+            pending = union_ranges(pending.into_iter().chain(ranges_of(&failed)));
+        }
         let recovery = Journal::new(self.store.clone(), &layout).read(&pending, &(0..manifest.n_specs)).await?;
         let footer = self.store.parquet_footer(&layout.specs()).await?;
         let specs = read_specs(&self.store, &footer, &layout, experiment.schema(), 0..manifest.n_specs).await?;
-        let plan =
-            RunPlan { layout, specs, pending, recovery, generation, n_specs: manifest.n_specs, committing: None };
+        let plan = RunPlan {
+            layout,
+            specs,
+            pending,
+            recovery,
+            generation,
+            n_specs: manifest.n_specs,
+            committing: None,
+            retried,
+        };
         self.execute_and_gather(experiment, plan).await
     }
 
+    /// The sort indexes of the specs whose latest result is a failure, from `final/failures.pq`
+    /// (gathered first if the run is not complete).
+    async fn failed_sort_indexes(
+        &self,
+        schema: &ExperimentSchema,
+        layout: &RunLayout,
+        n_specs: u64,
+    ) -> Result<Vec<u64>, Error> {
+        if !self.store.exists(&layout.summary()).await? {
+            self.gather_and_summarize(schema, layout, n_specs, None).await?;
+        }
+        let mut failed = Vec::new();
+        let mut stream = self.store.read_parquet(&layout.final_table(FAILURES), 64 * 1024).await?;
+        while let Some(batch) = stream.try_next().await.map_err(|source| {
+            Error::Store(scythe_storage::StoreError::Parquet {
+                uri: self.store.uri(&layout.final_table(FAILURES)),
+                source,
+            })
+        })? {
+            let column = batch
+                .column_by_name(scythe_core::schema::SORT_INDEX)
+                .and_then(|c| c.as_any().downcast_ref::<arrow::array::UInt64Array>())
+                .ok_or_else(|| Error::CorruptRun {
+                    run: layout.run().to_string(),
+                    reason: "final/failures.pq has no UInt64 sort_index column".to_owned(),
+                })?;
+            failed.extend(column.values().iter().copied());
+        }
+        failed.sort_unstable();
+        failed.dedup();
+        Ok(failed)
+    }
+
     async fn execute_and_gather(&self, experiment: Arc<dyn Registered>, plan: RunPlan) -> Result<RunReport, Error> {
-        let RunPlan { layout, specs, pending, recovery, generation, n_specs, committing } = plan;
+        let RunPlan { layout, specs, pending, recovery, generation, n_specs, committing, retried } = plan;
         let todo: u64 = pending.iter().map(|r| r.end - r.start).sum();
         let progress = Progress::new(todo, self.engine.progress);
         let specs = Arc::new(specs);
@@ -356,13 +475,28 @@ impl Scythe {
         )
         .await;
         progress.finish();
-        if let Some(committing) = committing {
-            // The run exists (specs.pq and manifest written) before anything is gathered.
-            join_commit(committing).await?;
+        if let Some((committing, allocation)) = committing {
+            // The run exists (specs.pq and manifest written) before anything is gathered; a run
+            // that cannot be committed is removed, results and all.
+            let committed = committing.await.unwrap_or_else(|error| {
+                Err(Error::Io {
+                    context: "writing specs.pq and the manifest".to_owned(),
+                    source: std::io::Error::other(error.to_string()),
+                })
+            });
+            if let Err(error) = committed {
+                discard(&self.store, &allocation).await;
+                return Err(error);
+            }
         }
         let execution = execution?;
         let started = Instant::now();
         let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs, Some(&specs)).await?;
+        let failure_groups = if summary.failed > 0 {
+            crate::summary::failure_groups(&self.store, &layout.final_table(FAILURES)).await?
+        } else {
+            Vec::new()
+        };
         Ok(RunReport {
             run: layout.run().clone(),
             folder: self.store.uri(&layout.run_dir()),
@@ -374,6 +508,8 @@ impl Scythe {
             run_time: execution.elapsed,
             gather_time: started.elapsed(),
             tables: summary.tables,
+            failure_groups,
+            retried,
         })
     }
 
@@ -403,6 +539,9 @@ impl Scythe {
     }
 }
 
+/// The task writing a fresh allocation's `specs.pq` and manifest.
+type Committing = tokio::task::JoinHandle<Result<(), Error>>;
+
 /// What one execution runs.
 struct RunPlan {
     layout: RunLayout,
@@ -415,8 +554,36 @@ struct RunPlan {
     /// 0 for the scatter, 1+ for resumes.
     generation: u32,
     n_specs: u64,
-    /// Writing specs.pq and the manifest, for a fresh allocation.
-    committing: Option<tokio::task::JoinHandle<Result<(), Error>>>,
+    /// Writing specs.pq and the manifest, for a fresh allocation (discarded if that fails).
+    committing: Option<(Committing, Arc<Allocation>)>,
+    /// Failed specs run again.
+    retried: u64,
+}
+
+/// Consecutive runs of `indexes` (sorted, distinct) as ranges.
+fn ranges_of(indexes: &[u64]) -> Vec<Range<u64>> {
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for &index in indexes {
+        match ranges.last_mut() {
+            Some(last) if last.end == index => last.end += 1,
+            _ => ranges.push(index..index + 1),
+        }
+    }
+    ranges
+}
+
+/// The union of `ranges`, sorted and with overlapping or touching ranges merged.
+fn union_ranges(ranges: impl IntoIterator<Item = Range<u64>>) -> Vec<Range<u64>> {
+    let mut ranges: Vec<Range<u64>> = ranges.into_iter().filter(|r| !r.is_empty()).collect();
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 /// Waits for `commit` (specs.pq, then the manifest) started alongside the specs.
@@ -489,4 +656,21 @@ async fn read_specs(
         .map(|batch| batch.project(&input_columns).map_err(Error::arrow("reading specs.pq")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SpecRows::starting_at(first_row, projected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_indexes_become_ranges_merged_with_the_pending_ones() {
+        assert_eq!(ranges_of(&[]), Vec::<Range<u64>>::new());
+        assert_eq!(ranges_of(&[3, 4, 5, 9, 11, 12]), vec![3..6, 9..10, 11..13]);
+        let pending = vec![0..2, 6..9, 20..30];
+        assert_eq!(
+            union_ranges(pending.into_iter().chain(ranges_of(&[2, 5, 9, 12]))),
+            vec![0..3, 5..10, 12..13, 20..30]
+        );
+        assert_eq!(union_ranges([5..10, 0..0, 1..6, 10..11]), vec![1..11]);
+    }
 }

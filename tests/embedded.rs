@@ -405,7 +405,7 @@ async fn shards_of_one_run_on_separate_workers_gather_like_a_scatter() {
     let run = scythe.allocate::<probe>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap();
     assert_eq!(
         scythe::catalog::run_info(scythe.store(), run.clone()).await.unwrap().state,
-        scythe::catalog::RunState::Running
+        scythe::catalog::RunState::Interrupted
     );
 
     // Three "machines" share the store, each with its own range; one shard runs twice.
