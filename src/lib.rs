@@ -49,8 +49,8 @@ mod runner;
 mod scythe;
 mod settings;
 mod specs;
-mod supervise;
 mod summary;
+mod supervise;
 
 pub use app::App;
 pub use error::Error;

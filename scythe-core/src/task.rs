@@ -100,7 +100,10 @@ impl TaskErrorKind {
     pub fn is_retryable(self) -> bool {
         !matches!(
             self,
-            TaskErrorKind::Permanent | TaskErrorKind::InvalidInput | TaskErrorKind::InvalidOutput | TaskErrorKind::Crashed
+            TaskErrorKind::Permanent
+                | TaskErrorKind::InvalidInput
+                | TaskErrorKind::InvalidOutput
+                | TaskErrorKind::Crashed
         )
     }
 
