@@ -33,6 +33,9 @@ fn faults(store: impl Into<Storage>) -> Command {
     let store = store.into();
     let mut command = Command::new(support::bin::example("faults"));
     command.envs(store.env.iter().map(|(k, v)| (k, v)));
+    // These tests kill the process they started; under the crash supervisor that is the parent,
+    // and its worker child outlives it (tests/faults.rs covers the supervised path).
+    command.env("SCYTHE_SUPERVISE", "0");
     command
         .arg("--storage")
         .arg(&store.url)
