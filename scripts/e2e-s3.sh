@@ -17,7 +17,7 @@ prefix="e2e-$(date +%s)-$$"
 storage="s3://$SCYTHE_S3_BUCKET/$prefix"
 
 
-"$bin" --storage "$storage" scatter simulate --sample 600 --seed 7 | tee "$work/out.txt"
+"$bin" --storage "$storage" scatter --allow-failures simulate --sample 600 --seed 7 | tee "$work/out.txt"
 grep -q "600 (600 succeeded, 0 failed, 0 not run)" "$work/out.txt"
 run="$(sed -n 's|^run *||p' "$work/out.txt")"
 case "$(sed -n 's|^folder *||p' "$work/out.txt")" in
