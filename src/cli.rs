@@ -172,6 +172,7 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
         }
     };
     init_logging();
+    crate::supervise::bind_to_parent();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -29,6 +29,8 @@ use crate::journal::Journal;
 const STATUS_ENV: &str = "SCYTHE_SUPERVISOR";
 /// Set for a restarted `scatter` child: resume this run instead of allocating a new one.
 const RESUME_ENV: &str = "SCYTHE_SUPERVISOR_RESUME";
+/// Set for a supervised child: the supervisor's process id.
+const PARENT_ENV: &str = "SCYTHE_SUPERVISOR_PARENT";
 /// `0`, `false` or `off` turns supervision off.
 const SWITCH_ENV: &str = "SCYTHE_SUPERVISE";
 /// Restarts in a row that add no result and no crash record before the parent gives up.
@@ -43,6 +45,25 @@ pub(crate) fn wanted() -> bool {
 /// Whether this process is a supervised child.
 pub(crate) fn is_child() -> bool {
     std::env::var_os(STATUS_ENV).is_some()
+}
+
+/// In a supervised child: dies with the supervisor. A supervisor killed with SIGKILL (by hand,
+/// by a batch scheduler or the OOM killer) cannot stop its child, so the child asks the kernel
+/// for SIGKILL when its parent dies, as if the two were one process; the run's journal and lease
+/// make the work resumable either way. Exits at once if the supervisor is already gone.
+pub(crate) fn bind_to_parent() {
+    let Some(parent) = std::env::var(PARENT_ENV).ok().and_then(|pid| pid.parse::<i32>().ok()) else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    if let Err(error) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        tracing::warn!(%error, "cannot ask to be stopped with the supervisor");
+    }
+    // The supervisor may have died before the request above: the child then has a new parent.
+    if nix::unistd::getppid().as_raw() != parent {
+        eprintln!("error: the supervising process is gone; stopping its worker process");
+        std::process::exit(1);
+    }
 }
 
 /// For a restarted `scatter` child: the run to resume.
@@ -137,7 +158,7 @@ pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCo
     let result = loop {
         std::fs::write(&status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
         let mut command = std::process::Command::new(&exe);
-        command.args(args.iter().skip(1)).env(STATUS_ENV, &status_path);
+        command.args(args.iter().skip(1)).env(STATUS_ENV, &status_path).env(PARENT_ENV, std::process::id().to_string());
         if let Some(run) = &resume {
             command.env(RESUME_ENV, run.to_string());
         }

@@ -26,8 +26,8 @@ fn write_specs(dir: &Path, n: u64, rows: impl Fn(u64) -> (f64, &'static str)) ->
 }
 
 fn faults(storage: &Path) -> Command {
-    let mut command = Command::new(support::bin::example("faults"));
-    command.arg("--storage").arg(storage).env("SCYTHE_WORKERS", "2").env_remove("SCYTHE_SUPERVISE");
+    let mut command = support::bin::embedded("faults");
+    command.arg("--storage").arg(storage).env("SCYTHE_WORKERS", "2");
     command
 }
 
@@ -97,10 +97,9 @@ fn one_spec_kills_the_process(mode: &'static str) {
     let output = run(faults(&storage).args(["scatter", "faulty", "--specs"]).arg(&specs));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the worker process died"), "the supervisor said nothing: {stderr}");
-    // Exit code 1 is "some specs failed" once the exit codes of the `lifecycle` change land;
-    // before them a run whose specs all have a result exits 0. Anything else (134 for an abort,
-    // 7 for the exit, 3 for missing specs) is wrong.
-    assert!(matches!(output.status.code(), Some(0 | 1)), "exit status {:?}", output.status);
+    // Exit code 1: some specs failed. Anything else (134 for an abort, 7 for the exit, 3 for
+    // missing specs) is wrong.
+    assert_eq!(output.status.code(), Some(1), "exit status {:?}", output.status);
 
     let folder = run_folder(&storage);
     let scalars = read_table(&folder.join("final/scalars.pq"));

@@ -271,7 +271,7 @@ fn output_files_cannot_leave_the_scratch_folder() {
     }
     let specs = write(dir.path(), "escape.csv", &csv);
     let storage = dir.path().join("runs");
-    let output = std::process::Command::new(support::bin::example("faults"))
+    let output = support::bin::embedded("faults")
         .args(["scatter", "escape", "--specs"])
         .arg(&specs)
         .arg("--storage")

@@ -31,19 +31,11 @@ impl From<&Storage> for Storage {
 
 fn faults(store: impl Into<Storage>) -> Command {
     let store = store.into();
-    let mut command = Command::new(support::bin::example("faults"));
+    let mut command = support::bin::embedded("faults");
     command.envs(store.env.iter().map(|(k, v)| (k, v)));
-    // These tests kill the process they started; under the crash supervisor that is the parent,
-    // and its worker child outlives it (tests/faults.rs covers the supervised path).
-    command.env("SCYTHE_SUPERVISE", "0");
     command
         .arg("--storage")
-        .arg(&store.url)
-        .env_remove("SCYTHE_LOG")
-        .env_remove("RUST_LOG")
-        .env_remove("HATCHET_CLIENT_TOKEN")
-        .env_remove("SCYTHE_FAULTS_FIXED")
-        .env("SCYTHE_ENGINE", "embedded");
+        .arg(&store.url);
     command
 }
 
