@@ -10,6 +10,7 @@
 //! it works on once it knows it, and `done` when the command returned (whatever its exit code).
 //! A child that ends without `done` died. Ctrl-C reaches both processes: the child finishes the
 //! specs in flight, gathers and exits; the parent waits for it and does not restart it.
+//! A supervisor killed outright (SIGKILL) takes its child with it ([`bind_to_parent`]).
 //! `SCYTHE_SUPERVISE=0` runs the command in-process instead.
 
 use std::ffi::OsString;

@@ -199,6 +199,36 @@ fn a_worker_process_killed_like_the_oom_killer_does_is_restarted() {
     assert_complete_without_failures(&storage);
 }
 
+/// Whether process `pid` still runs (a zombie no one reaped has stopped running).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[test]
+fn a_supervisor_killed_with_sigkill_takes_its_worker_process_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage = dir.path().join("store");
+    // 100 specs of 0.2 s on 2 threads: the worker would run for 10 s on its own.
+    let specs = write_specs(dir.path(), 100, |_| (0.2, "sleep"));
+    let mut scatter = faults(&storage).args(["scatter", "faulty", "--specs"]).arg(&specs).spawn().expect("start");
+    wait_for_results(&storage, Duration::from_secs(60));
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", scatter.id())).expect("children");
+    let worker: i32 = children.split_whitespace().next().expect("a worker process").parse().expect("pid");
+    // Only the supervisor, as a batch scheduler or the OOM killer would.
+    scatter.kill().expect("kill the supervisor");
+    scatter.wait().expect("wait");
+    let started = Instant::now();
+    while alive(worker) {
+        assert!(started.elapsed() < Duration::from_secs(3), "the worker process {worker} outlived its supervisor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = run(faults(&storage).args(["resume", "faulty/latest"]));
+    assert_eq!(output.status.code(), Some(0), "resume: {:?}", output.status);
+    let scalars = read_table(&run_folder(&storage).join("final/scalars.pq"));
+    assert_eq!(sort_indexes(&scalars), (0..100).collect::<Vec<u64>>());
+}
+
 #[test]
 fn ctrl_c_stops_the_worker_process_without_a_restart() {
     use std::os::unix::process::CommandExt;
