@@ -95,6 +95,10 @@ enum Command {
         fanout: Option<u64>,
     },
     /// Serve this binary's experiments to a Hatchet engine (HATCHET_CLIENT_* settings).
+    ///
+    /// The worker runs in a child process that is started again when a spec kills it (abort,
+    /// segfault, out of memory); such a spec ends as a `crashed` failure. SCYTHE_SUPERVISE=0
+    /// serves in this process instead.
     Worker,
     /// Validate specs and allocate a run without running it (then `work` shards of it, `gather`).
     Allocate {
@@ -181,9 +185,12 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
         }
     };
     let supervised = cli.command.runs_specs_here() && crate::supervise::wanted();
+    let supervised_worker = matches!(cli.command, Command::Worker) && crate::supervise::wanted();
     let result = runtime.block_on(async {
         if supervised {
             crate::supervise::supervise(&args, &open_store(cli.storage.clone())?).await
+        } else if supervised_worker {
+            crate::supervise::supervise_worker(&args).await
         } else {
             execute(app, cli).await
         }

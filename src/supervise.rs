@@ -1,4 +1,4 @@
-//! The supervisor of the command line on the embedded engine: `scatter`, `resume` and `work`
+//! The supervisor of the command line: `scatter`, `resume` and `work` on the embedded engine
 //! run their specs in a child process (this same binary, re-run with the same arguments), and
 //! when the child dies abnormally — a spec aborted, called `exit`, segfaulted or was killed by
 //! the OOM killer — the parent says so in one line and starts it again on the same run. The
@@ -10,7 +10,8 @@
 //! it works on once it knows it, and `done` when the command returned (whatever its exit code).
 //! A child that ends without `done` died. Ctrl-C reaches both processes: the child finishes the
 //! specs in flight, gathers and exits; the parent waits for it and does not restart it.
-//! A supervisor killed outright (SIGKILL) takes its child with it ([`bind_to_parent`]).
+//! The Hatchet `worker` runs in a child process too, started again whenever it dies
+//! ([`supervise_worker`]). A supervisor killed outright (SIGKILL) takes its child with it ([`bind_to_parent`]).
 //! `SCYTHE_SUPERVISE=0` runs the command in-process instead.
 
 use std::ffi::OsString;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
@@ -36,6 +38,10 @@ const PARENT_ENV: &str = "SCYTHE_SUPERVISOR_PARENT";
 const SWITCH_ENV: &str = "SCYTHE_SUPERVISE";
 /// Restarts in a row that add no result and no crash record before the parent gives up.
 const MAX_STALLED: u32 = 3;
+/// A worker process that dies sooner than this after its start counts as a quick death.
+const QUICK_DEATH: Duration = Duration::from_secs(10);
+/// The longest pause before a worker process that keeps dying is started again.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
 
 /// Whether this process should supervise a child instead of running specs itself.
 pub(crate) fn wanted() -> bool {
@@ -205,6 +211,59 @@ pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCo
              (restart {restarts})"
         );
         resume = Some(run);
+    };
+    forward.abort();
+    result
+}
+
+/// Runs the Hatchet `worker` command line `args` in a child process and starts it again
+/// whenever it dies (a spec aborted, the OOM killer); returns the exit code of the child that
+/// returned. The engine hands the dead worker's tasks out again once its heartbeat stops
+/// (about 30 s), and the leaf's journal runs the specs that were in flight alone first, so a
+/// spec that kills the process ends as a `crashed` failure after `retries + 1` crashes. Quick
+/// deaths in a row wait longer and longer (up to 30 s) before the next start.
+pub(crate) async fn supervise_worker(args: &[OsString]) -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().map_err(Error::io("locating this program to run its worker process"))?;
+    let status_file = tempfile::Builder::new()
+        .prefix("scythe-supervisor-")
+        .tempfile()
+        .map_err(Error::io("creating the supervisor's status file"))?;
+    let status_path: PathBuf = status_file.path().into();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let child_pid = Arc::new(AtomicU32::new(0));
+    let forward = tokio::spawn(forward_signals(Arc::clone(&stopping), Arc::clone(&child_pid)));
+    let mut quick_deaths = 0u32;
+    let result = loop {
+        std::fs::write(&status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
+        let started = std::time::Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .args(args.iter().skip(1))
+            .env(STATUS_ENV, &status_path)
+            .env(PARENT_ENV, std::process::id().to_string())
+            .spawn()
+            .map_err(Error::io("starting the worker process"))?;
+        child_pid.store(child.id(), Ordering::Release);
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .map_err(|error| Error::Io { context: "waiting for the worker process".to_owned(), source: error.into() })?
+            .map_err(Error::io("waiting for the worker process"))?;
+        child_pid.store(0, Ordering::Release);
+        let status = Status::parse(&std::fs::read_to_string(&status_path).unwrap_or_default());
+        if status.done || stopping.load(Ordering::Acquire) {
+            break Ok(mirror(exit));
+        }
+        quick_deaths = if started.elapsed() < QUICK_DEATH { quick_deaths + 1 } else { 0 };
+        let pause = Duration::from_secs(1u64 << quick_deaths.min(5)).min(MAX_PAUSE);
+        tracing::warn!(
+            "the worker process died ({}); the engine hands its tasks out again once its heartbeat stops, and \
+             the specs it was running run alone first. Starting it again in {}s",
+            describe(exit),
+            pause.as_secs()
+        );
+        tokio::time::sleep(pause).await;
+        if stopping.load(Ordering::Acquire) {
+            break Ok(mirror(exit));
+        }
     };
     forward.abort();
     result
