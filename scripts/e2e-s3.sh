@@ -37,6 +37,14 @@ grep -q "complete" "$work/runs.txt"
             "internal_gains_w_m2", "weather", "hourly_trace"],
   "tables": ["monthly", "result_file_refs"], "file_fields": ["hourly"], "uri_prefix": "s3://"
 }'
+# Two runs of one version started at once: a second already taken moves a run to the next one,
+# so every folder name is a plain timestamp. The Python tool lists and loads all three runs.
+"$bin" --storage "$storage" scatter simulate --sample 5 --seed 1 --version keep > "$work/a.txt" &
+first=$!
+"$bin" --storage "$storage" scatter simulate --sample 5 --seed 2 --version keep > "$work/b.txt"
+wait "$first"
+"${SCYTHE_PYTHON_TOOL:-$cache/venv-python-tool/bin/python}" "$root/tests/python/python_tool_reads_run.py" \
+  "$SCYTHE_S3_BUCKET" "$prefix" simulate 3 5
 # Inputs reached the workers through the cache, keyed by scheme and bucket.
 test -n "$(find "$work/cache/s3/$SCYTHE_S3_BUCKET" -name '*.csv' -print -quit)"
 echo "e2e-s3: ok"

@@ -21,6 +21,17 @@ if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars' 2>/dev/null; then
 fi
 export SCYTHE_PYTHON="$venv/bin/python"
 
+step "the Python tool (scythe-engine from PyPI), to check that it reads our runs"
+tool_venv="$cache/venv-python-tool"
+tool_packages=(scythe-engine==1.3.0 requests pandas pyarrow PyYAML)
+if ! "$tool_venv/bin/python" -c 'import importlib.metadata as m, sys; [m.version(p.split("=")[0]) for p in sys.argv[1:]]' \
+    "${tool_packages[@]}" 2>/dev/null; then
+  python3 -m venv "$tool_venv"
+  # scythe-engine imports requests without declaring it.
+  "$tool_venv/bin/pip" install --quiet --disable-pip-version-check "${tool_packages[@]}"
+fi
+export SCYTHE_PYTHON_TOOL="$tool_venv/bin/python"
+
 step "a real Hatchet engine on loopback (for scythe-hatchet's integration test)"
 bash "$root/scripts/hatchet-engine.sh" install
 trap 'bash "$root/scripts/hatchet-engine.sh" stop >/dev/null 2>&1 || true; bash "$root/scripts/cloud-emulators.sh" stop >/dev/null 2>&1 || true' EXIT

@@ -149,7 +149,9 @@ async fn prepare(
         Some(store.uri(&layout.input_artifacts()))
     };
     let manifest = Manifest {
-        workflow_run_id: None,
+        // The Python tool's manifest names the engine's run here; one Scythe run may span many
+        // engine runs (resume, shards), so this is the Scythe run id.
+        workflow_run_id: Some(layout.run().to_string()),
         experiment_id: layout.run().to_string(),
         experiment_name: schema.name().to_owned(),
         specs_uri: store.uri(&layout.specs()),
@@ -198,14 +200,15 @@ async fn claim_version(store: &Store, experiment: &str, strategy: VersionStrateg
     Err(Error::VersionContention(experiment.to_owned()))
 }
 
-/// Reserves a run folder; runs started in the same second get `-2`, `-3`, … suffixes.
+/// Reserves a run folder; a run whose second is taken takes the next free second, so every folder
+/// name is a plain timestamp (the Python tool parses nothing else).
 async fn claim_run_folder(store: &Store, mut run: RunId) -> Result<RunLayout, Error> {
     loop {
         let layout = RunLayout::new(store.prefix(), run.clone());
         if claim(store, &layout.claim()).await? {
             return Ok(layout);
         }
-        run = run.next_in_second();
+        run = run.next_second();
     }
 }
 

@@ -124,10 +124,13 @@ pub async fn run_info(store: &Store, id: RunId) -> Result<RunInfo, Error> {
         let state = if allocation_live(store, &layout).await? { RunState::Allocating } else { RunState::Abandoned };
         return Ok(RunInfo { id, state, n_specs: 0, succeeded: None, failed: None });
     };
-    let summary = match store.head(&layout.summary()).await? {
-        Some(_) => Some(from_yaml::<Summary>("summary.yml", &store.get(&layout.summary()).await?)?),
-        None => None,
-    };
+    let mut summary = None;
+    for key in [layout.summary(), layout.legacy_summary()] {
+        if store.head(&key).await?.is_some() {
+            summary = Some(from_yaml::<Summary>("summary.yml", &store.get(&key).await?)?);
+            break;
+        }
+    }
     let state = if summary.is_some() {
         RunState::Complete
     } else if manifest.engine == "hatchet" || lease::is_live(store, &lease::key(&layout.run_dir())).await? {

@@ -1,4 +1,4 @@
-//! The YAML documents of a run: `manifest.yml`, `input_artifacts.yml` and `final/summary.yml`.
+//! The YAML documents of a run: `manifest.yml`, `input_artifacts.yml` and `summary.yml`.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ pub(crate) struct InputArtifacts {
     pub(crate) files: BTreeMap<String, Vec<String>>,
 }
 
-/// `final/summary.yml`: written last by gather; its presence means the run is complete.
+/// `summary.yml`: written last by gather; its presence means the run is complete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Summary {
     pub(crate) experiment_id: String,

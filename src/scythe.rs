@@ -432,7 +432,7 @@ impl Scythe {
         layout: &RunLayout,
         n_specs: u64,
     ) -> Result<Vec<u64>, Error> {
-        if !self.store.exists(&layout.summary()).await? {
+        if !self.store.exists(&layout.summary()).await? && !self.store.exists(&layout.legacy_summary()).await? {
             self.gather_and_summarize(schema, layout, n_specs, None).await?;
         }
         let mut failed = Vec::new();
@@ -535,6 +535,8 @@ impl Scythe {
             // A partial gather must not look complete.
             self.store.delete(&layout.summary()).await?;
         }
+        // A run gathered by an earlier version kept its summary in `final/`.
+        self.store.delete(&layout.legacy_summary()).await?;
         Ok(summary)
     }
 }

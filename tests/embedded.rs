@@ -186,7 +186,7 @@ async fn runs_every_outcome_and_records_every_failure() {
     let first = local_dir(&uris[0]);
     assert!(first.ends_with("results/report/00000000.txt"), "{}", first.display());
     assert_eq!(std::fs::read_to_string(first).unwrap(), "x=0");
-    assert!(run_dir.join("final/summary.yml").is_file());
+    assert!(run_dir.join("summary.yml").is_file());
 
     check_with_pandas(
         &run_dir,
@@ -255,7 +255,7 @@ async fn resume_reruns_only_what_is_missing() {
     std::fs::remove_file(&parts[0]).unwrap();
     let regather = scythe.gather::<probe>(&report.run).await.unwrap();
     assert!(regather.missing > 0, "the lost part's specs are missing");
-    assert!(!run_dir.join("final/summary.yml").exists(), "a partial gather must not look complete");
+    assert!(!run_dir.join("summary.yml").exists(), "a partial gather must not look complete");
 
     let resumed = scythe.resume::<probe>(&report.run).await.unwrap();
     assert_eq!((resumed.succeeded, resumed.failed, resumed.missing), (50, 0, 0));
@@ -419,7 +419,7 @@ async fn shards_of_one_run_on_separate_workers_gather_like_a_scatter() {
     let summary = scythe.gather::<probe>(&run).await.unwrap();
     assert_eq!((summary.succeeded, summary.failed, summary.missing), (89, 1, 0));
     let run_dir = dir.path().join("runs").join(run.to_string());
-    assert!(run_dir.join("final/summary.yml").is_file());
+    assert!(run_dir.join("summary.yml").is_file());
     assert_eq!(
         sort_indexes(&read_table(&run_dir.join("final/scalars.pq"))),
         (0..90).filter(|i| *i != 44).collect::<Vec<u64>>()

@@ -112,7 +112,7 @@ fn one_spec_kills_the_process(mode: &'static str) {
     assert_eq!(strings(&failures, "attempts"), vec!["2"]);
     let message = &strings(&failures, "error")[0];
     assert!(message.contains("spec 120") && message.contains("--retry-failed"), "{message}");
-    assert!(folder.join("final/summary.yml").exists(), "the run is complete");
+    assert!(folder.join("summary.yml").exists(), "the run is complete");
     assert_eq!(leftover_markers(&folder), Vec::<PathBuf>::new());
 }
 
@@ -176,7 +176,7 @@ fn a_healthy_run_killed_with_sigkill_resumes_without_failures() {
     nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).expect("kill the scatter");
     let killed = scatter.wait().expect("wait");
     assert!(!killed.success());
-    assert!(!run_folder(&storage).join("final/summary.yml").exists(), "killed before it finished");
+    assert!(!run_folder(&storage).join("summary.yml").exists(), "killed before it finished");
 
     let output = run(faults(&storage).args(["resume", "faulty/latest"]));
     assert_eq!(output.status.code(), Some(0), "resume: {:?}", output.status);

@@ -115,10 +115,14 @@ async fn a_whole_run_lives_in_the_bucket() {
         "final/readings.pq",
         "final/result_file_refs.pq",
         "final/failures.pq",
-        "final/summary.yml",
+        "summary.yml",
     ] {
         assert!(keys.iter().any(|k| k == &format!("{run_dir}/{expected}")), "missing {expected} in {keys:#?}");
     }
+    // The Python tool loads every file in `final/` as a table.
+    let final_dir = format!("{run_dir}/final/");
+    let not_tables: Vec<&String> = keys.iter().filter(|k| k.starts_with(&final_dir) && !k.ends_with(".pq")).collect();
+    assert!(not_tables.is_empty(), "final/ holds files that are not tables: {not_tables:?}");
     // Input files reached the tasks through the worker cache, keyed by scheme and bucket.
     let cached = dir.path().join("cache/s3/runs").join(&run_dir).join("artifacts/weather/north.txt");
     assert!(cached.is_file(), "{} not cached", cached.display());

@@ -10,8 +10,12 @@
 //! ├── results/<field>/<sort_index>.<ext>      output files
 //! ├── results/parts/<table>/<part>.pq         per-batch results, written as tasks finish
 //! ├── results/inflight/<marker>               journal of specs in flight (crash isolation)
-//! └── final/                     scalars.pq, result_file_refs.pq, failures.pq, <table>.pq, summary.yml
+//! ├── final/                     scalars.pq, result_file_refs.pq, failures.pq, <table>.pq
+//! └── summary.yml                written last by gather: the run is complete
 //! ```
+//!
+//! Run folder names are always `YYYY-mm-dd_HH-MM-SS`, the format the Python tool parses, and
+//! `final/` holds only Parquet tables, which the Python tool lists as its results.
 
 use std::fmt;
 use std::str::FromStr;
@@ -63,12 +67,14 @@ impl RunId {
         self.started.and_utc()
     }
 
-    /// The same run with the next free sequence number of its second.
-    pub fn next_in_second(&self) -> RunId {
-        RunId { sequence: if self.sequence == 0 { 2 } else { self.sequence + 1 }, ..self.clone() }
+    /// The same experiment and version one second later: where a run goes when its second is
+    /// taken, so every folder name keeps the timestamp format the Python tool parses.
+    pub fn next_second(&self) -> RunId {
+        RunId { started: self.started + chrono::TimeDelta::seconds(1), sequence: 0, ..self.clone() }
     }
 
-    /// The run folder's name: `YYYY-mm-dd_HH-MM-SS`, with `-N` for the N-th run of one second.
+    /// The run folder's name: `YYYY-mm-dd_HH-MM-SS` (`-N` only on runs made by earlier Scythe
+    /// versions, which numbered the runs of one second; they are read, never written).
     pub fn folder_name(&self) -> String {
         let stamp = self.started.format(TIMESTAMP_FORMAT);
         match self.sequence {
@@ -278,8 +284,15 @@ impl RunLayout {
         self.key(&format!("final/{table}.pq"))
     }
 
-    /// `final/summary.yml`: written last by gather, so its presence means the run is complete.
+    /// `summary.yml`: written last by gather, so its presence means the run is complete. It sits
+    /// beside `manifest.yml`, not in `final/`, whose every file the Python tool loads as a table.
     pub fn summary(&self) -> String {
+        self.key("summary.yml")
+    }
+
+    /// `final/summary.yml`, where earlier Scythe versions wrote the summary: still read, and
+    /// removed when such a run is gathered again.
+    pub fn legacy_summary(&self) -> String {
         self.key("final/summary.yml")
     }
 }
@@ -317,18 +330,26 @@ mod tests {
     }
 
     #[test]
-    fn runs_of_one_second_get_distinct_folders() {
+    fn runs_of_one_second_take_the_next_second() {
         let first = run();
-        let second = first.next_in_second();
-        let third = second.next_in_second();
-        assert_eq!(second.folder_name(), "2026-11-25_17-04-57-2");
-        assert_eq!(third.folder_name(), "2026-11-25_17-04-57-3");
-        assert!(first < second && second < third);
+        let second = first.next_second();
+        assert_eq!(second.folder_name(), "2026-11-25_17-04-58");
+        assert_eq!(RunId { started: first.started, sequence: 0, ..first.clone() }.next_second(), second);
+        assert!(first < second && second < second.next_second());
+        let midnight: RunId = "bem/v1.0.0/2026-12-31_23-59-59".parse().unwrap();
+        assert_eq!(midnight.next_second().folder_name(), "2027-01-01_00-00-00");
+    }
+
+    #[test]
+    fn folders_numbered_by_earlier_versions_still_parse() {
+        let legacy: RunId = "bem/v1.0.0/2026-11-25_17-04-57-2".parse().unwrap();
+        assert_eq!(legacy.folder_name(), "2026-11-25_17-04-57-2");
+        assert!(run() < legacy && legacy < run().next_second());
     }
 
     #[test]
     fn run_ids_round_trip() {
-        for id in [run(), run().next_in_second()] {
+        for id in [run(), run().next_second()] {
             assert_eq!(id.to_string().parse::<RunId>().unwrap(), id);
         }
         assert_eq!("nested/name/v2.1.0/2026-11-25_17-04-57".parse::<RunId>().unwrap().experiment(), "nested/name");
