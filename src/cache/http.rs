@@ -35,10 +35,10 @@ pub(crate) async fn refresh(
     }
     let response = request.send().await.map_err(CacheError::http(&key.shown))?;
     let status = response.status();
-    if status == StatusCode::NOT_MODIFIED {
-        if let Some(copy) = cached {
-            return Ok(Fetched::Reused(copy));
-        }
+    if status == StatusCode::NOT_MODIFIED
+        && let Some(copy) = cached
+    {
+        return Ok(Fetched::Reused(copy));
     }
     if !status.is_success() {
         return Err(CacheError::Status { url: key.shown.clone(), status });

@@ -22,10 +22,10 @@ pub(crate) async fn refresh(
 ) -> Result<Fetched, CacheError> {
     let cached = entry::current(dir);
     let meta = store.head(object_key).await?.ok_or_else(|| CacheError::NotFound(key.shown.clone()))?;
-    if let Some(copy) = cached {
-        if copy.validator.matches_object(&Validator::of_object(&meta)) {
-            return Ok(Fetched::Reused(copy));
-        }
+    if let Some(copy) = cached
+        && copy.validator.matches_object(&Validator::of_object(&meta))
+    {
+        return Ok(Fetched::Reused(copy));
     }
     let version = entry::new_version(dir)?;
     let path = version.join(&key.name);

@@ -74,10 +74,10 @@ fn answer(socket: TcpStream, files: &Mutex<HashMap<String, String>>, hits: &Hits
         if reader.read_line(&mut line).map_or(true, |read| read == 0) || line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("if-none-match") {
-                if_none_match = Some(value.trim().to_owned());
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("if-none-match")
+        {
+            if_none_match = Some(value.trim().to_owned());
         }
     }
     hits.requests.fetch_add(1, Ordering::SeqCst);
