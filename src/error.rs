@@ -5,6 +5,8 @@ use scythe_core::schema::SchemaError;
 use scythe_core::validate::SpecError;
 use scythe_storage::StoreError;
 
+use crate::cache::CacheError;
+
 /// A Scythe operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +36,9 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A remote input file could not be fetched into the worker cache.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     /// No experiment of that name is registered.
     #[error("unknown experiment `{name}`; registered: {registered}")]
     UnknownExperiment {

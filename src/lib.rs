@@ -53,6 +53,7 @@ mod summary;
 mod supervise;
 
 pub use app::App;
+pub use cache::CacheError;
 pub use error::Error;
 pub use gather::GatherSummary;
 pub use scythe::{RunReport, Scythe, WorkReport};

@@ -217,12 +217,15 @@ impl Store {
     }
 
     /// Downloads `key` into the local file `local` (written to a temporary file, then renamed;
-    /// nothing is left behind on failure).
-    pub async fn download_file(&self, key: &str, local: &Path) -> Result<(), StoreError> {
+    /// nothing is left behind on failure). Returns the metadata of the object that was read
+    /// (its ETag and version identify exactly those bytes).
+    pub async fn download_file(&self, key: &str, local: &Path) -> Result<ObjectMeta, StoreError> {
         let path = self.path(key)?;
         let failed = |error| self.failed(key, Access::Read, error);
         let local_error = |source| StoreError::LocalIo { path: local.display().to_string(), source };
-        let mut stream = self.inner.get(&path).await.map_err(failed)?.into_stream();
+        let result = self.inner.get(&path).await.map_err(failed)?;
+        let meta = result.meta.clone();
+        let mut stream = result.into_stream();
         if let Some(parent) = local.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(local_error)?;
         }
@@ -240,7 +243,7 @@ impl Store {
         if written.is_err() {
             let _ = tokio::fs::remove_file(&partial).await;
         }
-        written
+        written.map(|()| meta)
     }
 
     /// The error for a failed request on `key`, telling a missing bucket from a missing object.

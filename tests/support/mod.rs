@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub(crate) mod bin;
+pub(crate) mod http_server;
 pub(crate) mod s3_server;
