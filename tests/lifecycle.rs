@@ -33,9 +33,7 @@ fn faults(store: impl Into<Storage>) -> Command {
     let store = store.into();
     let mut command = support::bin::embedded("faults");
     command.envs(store.env.iter().map(|(k, v)| (k, v)));
-    command
-        .arg("--storage")
-        .arg(&store.url);
+    command.arg("--storage").arg(&store.url);
     command
 }
 
