@@ -12,12 +12,25 @@ use scythe_core::layout::RunLayout;
 
 use crate::app::App;
 use crate::catalog::{self, find_run};
+use crate::design::DesignOptions;
 use crate::error::Error;
 use crate::manifest::to_yaml;
 use crate::scythe::{RunReport, Scythe};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::Specs;
 use crate::summary::ReportOf;
+use scythe_core::design::DesignMethod;
+
+const DESIGN_HELP: &str = "\
+Fields come from the input's JSON Schema: numbers with both bounds, integers, unit enums and bools
+are drawn; other fields (no bounds, strings, FileRefs) need --set FIELD=VALUE or --levels
+FIELD=V1,V2,… (nested fields by dotted path, `--set FIELD=null` for an Option).
+
+Examples:
+  design ishigami --method lhs -n 100 --out specs.csv
+  design ishigami --method saltelli -n 1024 --out saltelli.pq
+  design ishigami --method grid --points 5 --set x3=0
+  design ishigami --template > specs.csv";
 
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
@@ -56,14 +69,20 @@ struct NewRun {
     /// The experiment's name.
     experiment: String,
     /// Specs file: .pq/.parquet, .csv or .jsonl.
-    #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+    #[arg(long, conflicts_with_all = ["sample", "design"], required_unless_present_any = ["sample", "design"])]
     specs: Option<PathBuf>,
     /// Draw this many specs from the experiment's sampler instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "design")]
     sample: Option<usize>,
-    /// Seed for --sample.
+    /// Build the specs with a design from the input's schema: grid, random, lhs, sobol,
+    /// halton, saltelli or morris (with -n N and the options below); recorded in the manifest.
+    #[arg(long, value_name = "METHOD", value_parser = crate::design::parse_method)]
+    design: Option<DesignMethod>,
+    /// Seed for --sample and --design.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    design_options: DesignOptions,
     /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
     #[arg(long, default_value = "bump-major")]
     version: VersionStrategy,
@@ -93,6 +112,31 @@ enum Command {
         /// On hatchet: most children per scatter task; deeper trees for more leaves (default 256).
         #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
         fanout: Option<u64>,
+        /// Validate the specs and print the plan (count, version, storage, engine, first rows);
+        /// write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the specs of a design built from the experiment's input schema (to pass to
+    /// `--specs`), or with --template a CSV header and one example row to fill in by hand.
+    #[command(after_help = DESIGN_HELP)]
+    Design {
+        /// The experiment's name.
+        experiment: String,
+        /// grid, random, lhs, sobol, halton, saltelli or morris.
+        #[arg(long, value_name = "METHOD", value_parser = crate::design::parse_method, required_unless_present = "template")]
+        method: Option<DesignMethod>,
+        /// Seed of every random choice: the same command and seed write the same file.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        options: DesignOptions,
+        /// Where to write: .csv, .pq/.parquet or .jsonl (default: CSV on standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the CSV header of the input's fields and one example row instead.
+        #[arg(long, conflicts_with = "method")]
+        template: bool,
     },
     /// Serve this binary's experiments to a Hatchet engine (HATCHET_CLIENT_* settings).
     Worker,
@@ -204,7 +248,7 @@ impl Command {
     /// Whether the command runs specs on the embedded engine (in a supervised child process).
     fn runs_specs_here(&self) -> bool {
         match self {
-            Command::Scatter { engine, .. } => !engine.is_hatchet(),
+            Command::Scatter { engine, dry_run, .. } => !engine.is_hatchet() && !dry_run,
             Command::Resume { .. } | Command::Work { .. } => true,
             _ => false,
         }
@@ -278,6 +322,71 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let settings = crate::hatchet::WorkerSettings::from_env()?;
             let scythe = Scythe::new(store).with_engine(crate::hatchet::leaf_engine(&EngineSettings::from_env()?));
             crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scatter { run: new, engine: choice, workers, batch, fanout, dry_run: true, .. } => {
+            let registered = app.find(&new.experiment)?;
+            let specs = choose_specs(&app, &new)?;
+            let valid = {
+                let check =
+                    |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
+                crate::specs::load(&specs, registered.schema().input(), &check)?
+            };
+            let version = new.version.resolve(crate::allocate::existing_versions(&store, &new.experiment).await?);
+            say!("dry run    nothing is written");
+            say!("specs      {} (valid)", valid.rows);
+            say!("version    {version} ({})", new.version);
+            say!("storage    {}", store.uri(store.prefix()));
+            if choice.is_hatchet() {
+                let plan = crate::hatchet::Plan::new(valid.rows, batch.or(registered.config().batch), fanout);
+                say!("engine     hatchet, tasks {plan}");
+            } else {
+                say!("engine     embedded, {} worker threads", engine(workers)?.workers);
+            }
+            if let Some(design) = &valid.design {
+                say!(
+                    "design     {} (n {}, seed {}, {} sampled fields)",
+                    design.method,
+                    design.n,
+                    design.seed,
+                    design.dimensions.len()
+                );
+            }
+            if let Some(first) = valid.batches.first() {
+                let shown = first.slice(0, first.num_rows().min(5));
+                let text = arrow::util::pretty::pretty_format_batches(&[shown])
+                    .map_err(|source| Error::Arrow { context: "printing the first specs".to_owned(), source })?;
+                say!("first rows\n{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Design { experiment, method, seed, options, out, template } => {
+            let registered = app.find(&experiment)?;
+            let input = registered.schema().input();
+            if template {
+                if out.as_ref().is_some_and(|path| path.extension().and_then(|e| e.to_str()) != Some("csv")) {
+                    return Err(Error::Settings("--template writes CSV: give --out a .csv path".to_owned()));
+                }
+                crate::design::write(&crate::design::template(input), &[], out.as_deref())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let method = method.ok_or_else(|| Error::Settings("pass --method METHOD or --template".to_owned()))?;
+            let built = crate::design::build(input, method, seed, &options)?;
+            // Validate like a run would, so nothing is written for a design the run refuses.
+            let valid = {
+                let check =
+                    |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
+                crate::specs::load(&built.to_specs(input)?, input, &check)?
+            };
+            crate::design::write(&built.table, &valid.batches, out.as_deref())?;
+            if let Some(path) = out {
+                eprintln!(
+                    "wrote {} specs ({} design, seed {seed}) to {}",
+                    valid.rows,
+                    built.record.method,
+                    path.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
@@ -467,6 +576,11 @@ impl EngineChoice {
 
 fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {
     let experiment = &new.experiment;
+    if let Some(method) = new.design {
+        let registered = app.find(experiment)?;
+        let input = registered.schema().input();
+        return crate::design::build(input, method, new.seed, &new.design_options)?.to_specs(input);
+    }
     match (&new.specs, new.sample) {
         (Some(path), _) => Ok(Specs::file(path)),
         (None, Some(n)) => {
@@ -475,7 +589,7 @@ fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {
             })?;
             sampler(n, new.seed)
         }
-        (None, None) => Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
+        (None, None) => Err(Error::Settings("pass --specs FILE, --design METHOD -n N or --sample N".to_owned())),
     }
 }
 

@@ -228,8 +228,8 @@ fn inside(bound: Bound, lower: bool, integer: bool) -> f64 {
 }
 
 fn what_to_pass(field: &DesignField) -> String {
-    let null = if field.optional { ", or --set FIELD=null" } else { "" };
     let path = &field.path;
+    let null = if field.optional { format!(", or --set {path}=null") } else { String::new() };
     match &field.kind {
         FieldKind::Number { .. } => format!(
             "`{path}` is {} (pass --set {path}=VALUE, --levels {path}=V1,V2,… or --dist {path}=uniform(a,b){null})",
@@ -385,7 +385,7 @@ mod tests {
         bare.set.clear();
         let error = plan(&fields, &bare).expect_err("label and note need values").to_string();
         assert!(error.contains("`label` is a string (pass --set label=VALUE"), "{error}");
-        assert!(error.contains("`note`") && error.contains("--set FIELD=null"), "{error}");
+        assert!(error.contains("`note`") && error.contains("--set note=null"), "{error}");
     }
 
     #[test]
