@@ -255,6 +255,15 @@ impl Command {
     }
 }
 
+/// The folder of a local store that does not exist yet (opening the store creates it).
+fn missing_local_root(url: Option<&str>) -> Option<PathBuf> {
+    let url = url.map_or_else(|| StorageSettings::from_env().url, str::to_owned);
+    match scythe_storage::StoreLocation::parse(&url) {
+        Ok((scythe_storage::StoreLocation::Local(root), _)) if !root.exists() => Some(root),
+        _ => None,
+    }
+}
+
 fn open_store(url: Option<String>) -> Result<scythe_storage::Store, Error> {
     let mut storage = StorageSettings::from_env();
     if let Some(url) = url {
@@ -282,6 +291,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         return Err(error);
     }
     let app = App { errors: Vec::new(), ..app };
+    if let Command::Design { experiment, method, seed, options, out, template } = &cli.command {
+        return design_command(&app, experiment, *method, *seed, options, out.clone(), *template);
+    }
+    // A dry run writes nothing, not even the folder of a local store that does not exist yet.
+    let missing_root = match &cli.command {
+        Command::Scatter { dry_run: true, .. } => missing_local_root(cli.storage.as_deref()),
+        _ => None,
+    };
     let store = open_store(cli.storage)?;
     let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
         let mut settings = EngineSettings::from_env()?;
@@ -358,37 +375,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                     .map_err(|source| Error::Arrow { context: "printing the first specs".to_owned(), source })?;
                 say!("first rows\n{text}");
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Design { experiment, method, seed, options, out, template } => {
-            let registered = app.find(&experiment)?;
-            let input = registered.schema().input();
-            if template {
-                if out.as_ref().is_some_and(|path| path.extension().and_then(|e| e.to_str()) != Some("csv")) {
-                    return Err(Error::Settings("--template writes CSV: give --out a .csv path".to_owned()));
-                }
-                crate::design::write(&crate::design::template(input), &[], out.as_deref())?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let method = method.ok_or_else(|| Error::Settings("pass --method METHOD or --template".to_owned()))?;
-            let built = crate::design::build(input, method, seed, &options)?;
-            // Validate like a run would, so nothing is written for a design the run refuses.
-            let valid = {
-                let check =
-                    |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
-                crate::specs::load(&built.to_specs(input)?, input, &check)?
-            };
-            crate::design::write(&built.table, &valid.batches, out.as_deref())?;
-            if let Some(path) = out {
-                eprintln!(
-                    "wrote {} specs ({} design, seed {seed}) to {}",
-                    valid.rows,
-                    built.record.method,
-                    path.display()
-                );
+            if let Some(root) = missing_root {
+                // Only removes what opening the store created: an empty folder.
+                let _ = std::fs::remove_dir(root);
             }
             Ok(ExitCode::SUCCESS)
         }
+        // Handled before the store is opened (a design touches no storage).
+        Command::Design { .. } => Ok(ExitCode::SUCCESS),
         Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
@@ -551,6 +545,39 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `design`: builds, validates and writes a design's specs, or the template; no storage.
+fn design_command(
+    app: &App,
+    experiment: &str,
+    method: Option<DesignMethod>,
+    seed: u64,
+    options: &DesignOptions,
+    out: Option<PathBuf>,
+    template: bool,
+) -> Result<ExitCode, Error> {
+    let registered = app.find(experiment)?;
+    let input = registered.schema().input();
+    if template {
+        if out.as_ref().is_some_and(|path| path.extension().and_then(|e| e.to_str()) != Some("csv")) {
+            return Err(Error::Settings("--template writes CSV: give --out a .csv path".to_owned()));
+        }
+        crate::design::write(&crate::design::template(input), &[], out.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let method = method.ok_or_else(|| Error::Settings("pass --method METHOD or --template".to_owned()))?;
+    let built = crate::design::build(input, method, seed, options)?;
+    // Validate like a run would, so nothing is written for a design the run refuses.
+    let valid = {
+        let check = |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
+        crate::specs::load(&built.to_specs(input)?, input, &check)?
+    };
+    crate::design::write(&built.table, &valid.batches, out.as_deref())?;
+    if let Some(path) = out {
+        eprintln!("wrote {} specs ({} design, seed {seed}) to {}", valid.rows, built.record.method, path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Which engine runs a scatter.
