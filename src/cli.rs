@@ -27,10 +27,10 @@ are drawn; other fields (no bounds, strings, FileRefs) need --set FIELD=VALUE or
 FIELD=V1,V2,… (nested fields by dotted path, `--set FIELD=null` for an Option).
 
 Examples:
-  design ishigami --method lhs -n 100 --out specs.csv
-  design ishigami --method saltelli -n 1024 --out saltelli.pq
-  design ishigami --method grid --points 5 --set x3=0
-  design ishigami --template > specs.csv";
+  design simulate --method lhs -n 100 --out specs.csv
+  design simulate --method saltelli -n 1024 --seed 1 --out saltelli.pq
+  design simulate --method grid --points 5 --levels weather=oslo.csv,phoenix.csv
+  design simulate --template > specs.csv";
 
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).

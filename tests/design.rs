@@ -78,7 +78,7 @@ fn integers_enums_bools_and_nested_fields_are_all_covered() {
     let text = std::fs::read_to_string(dir.path().join("mixed.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(rows.len(), 30);
-    let mut count = |key: &dyn Fn(&serde_json::Value) -> String| {
+    let count = |key: &dyn Fn(&serde_json::Value) -> String| {
         let mut counts = BTreeMap::new();
         for row in &rows {
             *counts.entry(key(row)).or_insert(0) += 1;
