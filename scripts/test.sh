@@ -15,9 +15,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Python with pandas, pyarrow and polars (for reading results back)"
 venv="$cache/venv"
-if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars, scipy, SALib' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow polars
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow polars scipy SALib
 fi
 export SCYTHE_PYTHON="$venv/bin/python"
 

@@ -135,6 +135,7 @@ async fn prepare(
     now: DateTime<Utc>,
 ) -> Result<(Manifest, Vec<RecordBatch>), Error> {
     let schema = experiment.schema();
+    let design = specs.design.clone();
     let (batches, artifact_uris) = if plan.is_empty() {
         (specs.batches, Default::default())
     } else {
@@ -161,7 +162,7 @@ async fn prepare(
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         engine: "embedded".to_owned(),
         scythe_version: env!("CARGO_PKG_VERSION").to_owned(),
-        design: None,
+        design,
     };
     Ok((manifest, batches))
 }

@@ -12,12 +12,25 @@ use scythe_core::layout::RunLayout;
 
 use crate::app::App;
 use crate::catalog::{self, find_run};
+use crate::design::DesignOptions;
 use crate::error::Error;
 use crate::manifest::to_yaml;
 use crate::scythe::{RunReport, Scythe};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::Specs;
 use crate::summary::ReportOf;
+use scythe_core::design::DesignMethod;
+
+const DESIGN_HELP: &str = "\
+Fields come from the input's JSON Schema: numbers with both bounds, integers, unit enums and bools
+are drawn; other fields (no bounds, strings, FileRefs) need --set FIELD=VALUE or --levels
+FIELD=V1,V2,… (nested fields by dotted path, `--set FIELD=null` for an Option).
+
+Examples:
+  design simulate --method lhs -n 100 --out specs.csv
+  design simulate --method saltelli -n 1024 --seed 1 --out saltelli.pq
+  design simulate --method grid --points 5 --levels weather=oslo.csv,phoenix.csv
+  design simulate --template > specs.csv";
 
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
@@ -56,14 +69,20 @@ struct NewRun {
     /// The experiment's name.
     experiment: String,
     /// Specs file: .pq/.parquet, .csv or .jsonl.
-    #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+    #[arg(long, conflicts_with_all = ["sample", "design"], required_unless_present_any = ["sample", "design"])]
     specs: Option<PathBuf>,
     /// Draw this many specs from the experiment's sampler instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "design")]
     sample: Option<usize>,
-    /// Seed for --sample.
+    /// Build the specs with a design from the input's schema: grid, random, lhs, sobol,
+    /// halton, saltelli or morris (with -n N and the options below); recorded in the manifest.
+    #[arg(long, value_name = "METHOD", value_parser = crate::design::parse_method)]
+    design: Option<DesignMethod>,
+    /// Seed for --sample and --design.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    design_options: DesignOptions,
     /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
     #[arg(long, default_value = "bump-major")]
     version: VersionStrategy,
@@ -93,6 +112,31 @@ enum Command {
         /// On hatchet: most children per scatter task; deeper trees for more leaves (default 256).
         #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
         fanout: Option<u64>,
+        /// Validate the specs and print the plan (count, version, storage, engine, first rows);
+        /// write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the specs of a design built from the experiment's input schema (to pass to
+    /// `--specs`), or with --template a CSV header and one example row to fill in by hand.
+    #[command(after_help = DESIGN_HELP)]
+    Design {
+        /// The experiment's name.
+        experiment: String,
+        /// grid, random, lhs, sobol, halton, saltelli or morris.
+        #[arg(long, value_name = "METHOD", value_parser = crate::design::parse_method, required_unless_present = "template")]
+        method: Option<DesignMethod>,
+        /// Seed of every random choice: the same command and seed write the same file.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        options: DesignOptions,
+        /// Where to write: .csv, .pq/.parquet or .jsonl (default: CSV on standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the CSV header of the input's fields and one example row instead.
+        #[arg(long, conflicts_with = "method")]
+        template: bool,
     },
     /// Serve this binary's experiments to a Hatchet engine (HATCHET_CLIENT_* settings).
     ///
@@ -211,10 +255,19 @@ impl Command {
     /// Whether the command runs specs on the embedded engine (in a supervised child process).
     fn runs_specs_here(&self) -> bool {
         match self {
-            Command::Scatter { engine, .. } => !engine.is_hatchet(),
+            Command::Scatter { engine, dry_run, .. } => !engine.is_hatchet() && !dry_run,
             Command::Resume { .. } | Command::Work { .. } => true,
             _ => false,
         }
+    }
+}
+
+/// The folder of a local store that does not exist yet (opening the store creates it).
+fn missing_local_root(url: Option<&str>) -> Option<PathBuf> {
+    let url = url.map_or_else(|| StorageSettings::from_env().url, str::to_owned);
+    match scythe_storage::StoreLocation::parse(&url) {
+        Ok((scythe_storage::StoreLocation::Local(root), _)) if !root.exists() => Some(root),
+        _ => None,
     }
 }
 
@@ -245,6 +298,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         return Err(error);
     }
     let app = App { errors: Vec::new(), ..app };
+    if let Command::Design { experiment, method, seed, options, out, template } = &cli.command {
+        return design_command(&app, experiment, *method, *seed, options, out.clone(), *template);
+    }
+    // A dry run writes nothing, not even the folder of a local store that does not exist yet.
+    let missing_root = match &cli.command {
+        Command::Scatter { dry_run: true, .. } => missing_local_root(cli.storage.as_deref()),
+        _ => None,
+    };
     let store = open_store(cli.storage)?;
     let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
         let mut settings = EngineSettings::from_env()?;
@@ -287,6 +348,48 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scatter { run: new, engine: choice, workers, batch, fanout, dry_run: true, .. } => {
+            let registered = app.find(&new.experiment)?;
+            let specs = choose_specs(&app, &new)?;
+            let valid = {
+                let check =
+                    |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
+                crate::specs::load(&specs, registered.schema().input(), &check)?
+            };
+            let version = new.version.resolve(crate::allocate::existing_versions(&store, &new.experiment).await?);
+            say!("dry run    nothing is written");
+            say!("specs      {} (valid)", valid.rows);
+            say!("version    {version} ({})", new.version);
+            say!("storage    {}", store.uri(store.prefix()));
+            if choice.is_hatchet() {
+                let plan = crate::hatchet::Plan::new(valid.rows, batch.or(registered.config().batch), fanout);
+                say!("engine     hatchet, tasks {plan}");
+            } else {
+                say!("engine     embedded, {} worker threads", engine(workers)?.workers);
+            }
+            if let Some(design) = &valid.design {
+                say!(
+                    "design     {} (n {}, seed {}, {} sampled fields)",
+                    design.method,
+                    design.n,
+                    design.seed,
+                    design.dimensions.len()
+                );
+            }
+            if let Some(first) = valid.batches.first() {
+                let shown = first.slice(0, first.num_rows().min(5));
+                let text = arrow::util::pretty::pretty_format_batches(&[shown])
+                    .map_err(|source| Error::Arrow { context: "printing the first specs".to_owned(), source })?;
+                say!("first rows\n{text}");
+            }
+            if let Some(root) = missing_root {
+                // Only removes what opening the store created: an empty folder.
+                let _ = std::fs::remove_dir(root);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        // Handled before the store is opened (a design touches no storage).
+        Command::Design { .. } => Ok(ExitCode::SUCCESS),
         Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
@@ -451,6 +554,39 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
+/// `design`: builds, validates and writes a design's specs, or the template; no storage.
+fn design_command(
+    app: &App,
+    experiment: &str,
+    method: Option<DesignMethod>,
+    seed: u64,
+    options: &DesignOptions,
+    out: Option<PathBuf>,
+    template: bool,
+) -> Result<ExitCode, Error> {
+    let registered = app.find(experiment)?;
+    let input = registered.schema().input();
+    if template {
+        if out.as_ref().is_some_and(|path| path.extension().and_then(|e| e.to_str()) != Some("csv")) {
+            return Err(Error::Settings("--template writes CSV: give --out a .csv path".to_owned()));
+        }
+        crate::design::write(&crate::design::template(input), &[], out.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let method = method.ok_or_else(|| Error::Settings("pass --method METHOD or --template".to_owned()))?;
+    let built = crate::design::build(input, method, seed, options)?;
+    // Validate like a run would, so nothing is written for a design the run refuses.
+    let valid = {
+        let check = |batch: &arrow::array::RecordBatch, first_row: u64| registered.check_decode(batch, first_row);
+        crate::specs::load(&built.to_specs(input)?, input, &check)?
+    };
+    crate::design::write(&built.table, &valid.batches, out.as_deref())?;
+    if let Some(path) = out {
+        eprintln!("wrote {} specs ({} design, seed {seed}) to {}", valid.rows, built.record.method, path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Which engine runs a scatter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum EngineChoice {
@@ -474,6 +610,11 @@ impl EngineChoice {
 
 fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {
     let experiment = &new.experiment;
+    if let Some(method) = new.design {
+        let registered = app.find(experiment)?;
+        let input = registered.schema().input();
+        return crate::design::build(input, method, new.seed, &new.design_options)?.to_specs(input);
+    }
     match (&new.specs, new.sample) {
         (Some(path), _) => Ok(Specs::file(path)),
         (None, Some(n)) => {
@@ -482,7 +623,7 @@ fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {
             })?;
             sampler(n, new.seed)
         }
-        (None, None) => Err(Error::Settings("pass --specs FILE or --sample N".to_owned())),
+        (None, None) => Err(Error::Settings("pass --specs FILE, --design METHOD -n N or --sample N".to_owned())),
     }
 }
 

@@ -99,6 +99,9 @@ pub enum Error {
     /// The Hatchet engine refused or failed a request (the message never holds the token).
     #[error("hatchet: {0}")]
     Hatchet(String),
+    /// A design that cannot be built from the options given.
+    #[error("design: {0}")]
+    Design(#[from] scythe_core::design::DesignError),
     /// Settings are invalid.
     #[error("invalid setting: {0}")]
     Settings(String),

@@ -10,6 +10,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use scythe_core::ExperimentData;
+use scythe_core::design::DesignRecord;
 use scythe_core::schema::{ColumnKind, DataSchema, EXPERIMENT_ID, SORT_INDEX};
 use scythe_core::validate::{SpecError, SpecIssue, check_constraints, conform};
 use scythe_core::{FileRef, FileRefKind};
@@ -30,6 +31,13 @@ pub enum Specs {
     File(PathBuf),
     /// Arrow batches whose columns are named after the input's fields.
     Batches(Vec<RecordBatch>),
+    /// Batches built by a design of experiments, with the design recorded in the manifest.
+    Designed {
+        /// The specs, columns named after the input's fields.
+        batches: Vec<RecordBatch>,
+        /// How they were drawn.
+        record: Box<DesignRecord>,
+    },
 }
 
 impl Specs {
@@ -50,6 +58,7 @@ impl Specs {
         match self {
             Specs::File(path) => format!("`{}`", path.display()),
             Specs::Batches(_) => "specs given in code".to_owned(),
+            Specs::Designed { record, .. } => format!("the {} design", record.method),
         }
     }
 }
@@ -59,6 +68,8 @@ impl Specs {
 pub(crate) struct ValidSpecs {
     pub(crate) batches: Vec<RecordBatch>,
     pub(crate) rows: u64,
+    /// The design the specs were drawn from, if any (for the manifest).
+    pub(crate) design: Option<DesignRecord>,
 }
 
 /// Decodes a conformed batch into the input type, reporting the first row that does not.
@@ -68,7 +79,7 @@ pub(crate) type DecodeCheck<'a> = &'a dyn Fn(&RecordBatch, u64) -> Result<(), Sp
 pub(crate) fn load(specs: &Specs, input: &DataSchema, decode_check: DecodeCheck<'_>) -> Result<ValidSpecs, Error> {
     let raw = match specs {
         Specs::File(path) => read_file(path, input)?,
-        Specs::Batches(batches) => batches.clone(),
+        Specs::Batches(batches) | Specs::Designed { batches, .. } => batches.clone(),
     };
     let origin = specs.origin();
     let located = |source: SpecError| Error::Specs { origin: origin.clone(), source };
@@ -91,7 +102,11 @@ pub(crate) fn load(specs: &Specs, input: &DataSchema, decode_check: DecodeCheck<
     // The same checks allocation makes before it uploads (names, collisions), so a bad input
     // file is refused before a version is claimed.
     ArtifactPlan::check(&batches, input).map_err(located)?;
-    Ok(ValidSpecs { batches, rows })
+    let design = match specs {
+        Specs::Designed { record, .. } => Some(record.as_ref().clone()),
+        _ => None,
+    };
+    Ok(ValidSpecs { batches, rows, design })
 }
 
 fn check_file_refs(batch: &RecordBatch, input: &DataSchema, first_row: u64) -> Result<(), SpecError> {
@@ -238,7 +253,7 @@ fn decode_json(schema: &SchemaRef, rows: &[(usize, Value)], first_row: u64, path
 
 /// Rewrites JSON arrays given for tuple fields (Arrow structs with fields `0`, `1`, …) into the
 /// objects `{"0": …, "1": …}` Arrow reads, at any depth.
-fn tuples_as_objects(value: &mut Value, data_type: &DataType) {
+pub(crate) fn tuples_as_objects(value: &mut Value, data_type: &DataType) {
     match (data_type, value) {
         (DataType::Struct(fields), value @ Value::Array(_)) if is_tuple(fields) => {
             let Value::Array(items) = value else { return };
@@ -303,18 +318,31 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
-/// The input schema as read from JSON: enum (dictionary) columns as plain strings, and every
-/// column nullable so a missing required field is reported by [`conform`] with its row.
-fn json_reading_schema(input: &DataSchema) -> SchemaRef {
-    let fields: Vec<Field> = input
-        .fields()
-        .iter()
-        .map(|field| match field.data_type() {
-            DataType::Dictionary(_, values) => Field::new(field.name(), values.as_ref().clone(), true),
-            other => Field::new(field.name(), other.clone(), true),
-        })
-        .collect();
+/// The input schema as read from JSON: enum (dictionary) columns as plain strings at any depth,
+/// and every top-level column nullable so a missing required field is reported by [`conform`]
+/// with its row.
+pub(crate) fn json_reading_schema(input: &DataSchema) -> SchemaRef {
+    let fields: Vec<Field> =
+        input.fields().iter().map(|field| Field::new(field.name(), plain_strings(field.data_type()), true)).collect();
     Arc::new(Schema::new(fields))
+}
+
+/// `data_type` with every dictionary replaced by its value type (Arrow's JSON reader reads no
+/// dictionaries; [`conform`] casts them back).
+fn plain_strings(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Dictionary(_, values) => values.as_ref().clone(),
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|field| Arc::new(field.as_ref().clone().with_data_type(plain_strings(field.data_type()))))
+                .collect(),
+        ),
+        DataType::List(item) => {
+            DataType::List(Arc::new(item.as_ref().clone().with_data_type(plain_strings(item.data_type()))))
+        }
+        other => other.clone(),
+    }
 }
 
 /// The local file a spec's `FileRef` value names, resolved against the working directory.

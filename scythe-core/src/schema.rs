@@ -315,7 +315,7 @@ fn is_file_ref(property: &Value) -> bool {
 }
 
 /// For `Option<T>` schemas (`anyOf: [T, null]` or `type: [.., "null"]`), the `T` variant.
-fn non_null_variant(property: &Value) -> &Value {
+pub(crate) fn non_null_variant(property: &Value) -> &Value {
     if let Some(variants) = property.get("anyOf").and_then(Value::as_array) {
         let mut rest = variants.iter().filter(|v| v.get("type").and_then(Value::as_str) != Some("null"));
         if let (Some(only), None) = (rest.next(), rest.next()) {
@@ -325,7 +325,7 @@ fn non_null_variant(property: &Value) -> &Value {
     property
 }
 
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+pub(crate) fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
         Some(pointer) => root.pointer(pointer).unwrap_or(schema),
         None => schema,

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 ///   order), in SALib's order: `A`, `AB_1 … AB_d`, (`BA_1 … BA_d`), `B`.
 /// - `morris`: `n` trajectories of `d + 1` consecutive rows; consecutive rows of a trajectory
 ///   differ in exactly one dimension, by `Δ = levels / (2 (levels − 1))` in unit space.
-/// - every other method: `n` independent rows (grid: the cross product, last dimension fastest).
+/// - `grid`: the cross product of the dimensions' values (each a `categorical` of its levels),
+///   last dimension fastest; `n` is the number of rows.
+/// - every other method: `n` rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesignRecord {
     /// The method.
@@ -33,6 +35,9 @@ pub struct DesignRecord {
     /// `morris`: the number of grid levels `p`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub levels: Option<u32>,
+    /// `lhs`: the number of candidate hypercubes of the maximin choice (absent: one, plain LHS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximin: Option<u32>,
 }
 
 /// The design methods Scythe builds.
@@ -89,8 +94,9 @@ pub struct Dimension {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Distribution {
-    /// Uniform on `[low, high]` (bounds from the schema or `--dist`); integers are stratified
-    /// so every integer in range is reachable.
+    /// Uniform on `[low, high]`, both inclusive (bounds from the schema, an exclusive bound
+    /// replaced by the nearest value inside it, or from `--dist`); integers are stratified so
+    /// every integer in range is reachable.
     Uniform {
         /// Lower bound.
         low: f64,

@@ -1,0 +1,94 @@
+//! The Ishigami function (Ishigami and Homma 1990), the usual test of sensitivity analysis:
+//! `y = sin x1 + 7 sin² x2 + 0.1 x3⁴ sin x1` on `[−π, π]³`, with known Sobol' indices
+//! `S1 ≈ (0.314, 0.442, 0)` and `ST ≈ (0.558, 0.442, 0.244)`.
+//!
+//! `cargo run --example ishigami -- scatter ishigami --design saltelli -n 1024`.
+//! Experiment `mixed` has an integer, an enum, a bool, a nested struct, an `Option` and a
+//! string, for the design tests (`tests/design.rs`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The three inputs.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct IshigamiInput {
+    /// First input.
+    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
+    x1: f64,
+    /// Second input.
+    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
+    x2: f64,
+    /// Third input.
+    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
+    x3: f64,
+}
+
+/// The output.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct IshigamiOutput {
+    /// The function's value.
+    y: f64,
+}
+
+/// Evaluates the Ishigami function (a = 7, b = 0.1).
+#[scythe::experiment]
+fn ishigami(input: IshigamiInput) -> IshigamiOutput {
+    let IshigamiInput { x1, x2, x3 } = input;
+    IshigamiOutput { y: x1.sin() + 7.0 * x2.sin().powi(2) + 0.1 * x3.powi(4) * x1.sin() }
+}
+
+/// A material.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Material {
+    /// Wood.
+    Wood,
+    /// Brick.
+    Brick,
+    /// Concrete.
+    Concrete,
+}
+
+/// A wall.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct Wall {
+    /// Thermal resistance, m²K/W (exclusive lower bound).
+    #[schemars(range(min = 0.5, max = 10.0))]
+    r_value: f64,
+    /// Its material.
+    material: Material,
+}
+
+/// Every kind of field a design handles.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct MixedInput {
+    /// Floors, 1 to 5.
+    #[schemars(range(min = 1, max = 5))]
+    floors: u32,
+    /// Whether the building has a basement.
+    basement: bool,
+    /// The wall.
+    wall: Wall,
+    /// An optional shading factor.
+    shading: Option<f64>,
+    /// A label (needs --set).
+    label: String,
+}
+
+/// The output of `mixed`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct MixedOutput {
+    /// A made-up score.
+    score: f64,
+}
+
+/// Scores a building (nonsense, for the tests).
+#[scythe::experiment]
+fn mixed(input: MixedInput) -> MixedOutput {
+    let basement = if input.basement { 1.0 } else { 0.0 };
+    MixedOutput { score: f64::from(input.floors) * input.wall.r_value + basement + input.shading.unwrap_or(0.0) }
+}
+
+fn main() -> std::process::ExitCode {
+    scythe::App::new().experiment::<ishigami>().experiment::<mixed>().run()
+}
