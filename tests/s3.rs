@@ -266,7 +266,13 @@ async fn file_names_cannot_escape_the_run_folder() {
         .scatter::<scale_station>(Specs::file(&specs), VersionStrategy::BumpMajor)
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("not a valid storage key"), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("row 0, field `weather`") && message.contains("cannot be stored under its name"),
+        "{message}"
+    );
+    // Refused before anything was claimed: no version, no run folder.
+    assert_eq!(store.list("escape").await.unwrap().len(), 0, "the refused scatter wrote to the bucket");
     for key in ["escape/../outside", "/etc/passwd", "escape/./x"] {
         assert!(store.put(key, "x").await.is_err(), "{key} accepted");
     }
