@@ -107,7 +107,25 @@ pub fn plan(fields: &[DesignField], request: &DesignRequest) -> Result<(DesignRe
             if !matches!(field.kind, FieldKind::Number { .. }) {
                 return Err(bad(format!("is {}, not a number; use --levels", field.describe())));
             }
-            dimensions.push(Dimension { field: field.path.clone(), distribution: dist.clone() });
+            let continuous = !matches!(dist, Distribution::Uniform { .. } | Distribution::Categorical { .. });
+            if continuous && matches!(field.kind, FieldKind::Number { integer: true, .. }) {
+                return Err(bad(format!(
+                    "is {}; normal and loguniform draws are not whole numbers: use --dist {}=uniform(a,b) or \
+                     --levels {}=V1,V2,…",
+                    field.describe(),
+                    field.path,
+                    field.path
+                )));
+            }
+            let dist = match dist {
+                Distribution::Uniform { low, high, .. } => Distribution::Uniform {
+                    low: *low,
+                    high: *high,
+                    integer: matches!(field.kind, FieldKind::Number { integer: true, .. }),
+                },
+                other => other.clone(),
+            };
+            dimensions.push(Dimension { field: field.path.clone(), distribution: dist });
         } else if let Some(distribution) = schema_distribution(field) {
             dimensions.push(Dimension { field: field.path.clone(), distribution });
         } else {
@@ -386,6 +404,20 @@ mod tests {
         let error = plan(&fields, &bare).expect_err("label and note need values").to_string();
         assert!(error.contains("`label` is a string (pass --set label=VALUE"), "{error}");
         assert!(error.contains("`note`") && error.contains("--set note=null"), "{error}");
+    }
+
+    #[test]
+    fn distributions_on_integer_fields_stay_whole_numbers() {
+        let fields = design_fields(&schema());
+        let mut normal = request(DesignMethod::Random, 4);
+        normal.dists.push(("k".into(), Distribution::Normal { mean: 2.0, sd: 1.0 }));
+        let error = plan(&fields, &normal).expect_err("normal on an integer").to_string();
+        assert!(error.starts_with("--dist k:") && error.contains("--dist k=uniform(a,b)"), "{error}");
+        let mut uniform = request(DesignMethod::Random, 4);
+        uniform.dists.push(("k".into(), Distribution::Uniform { low: 1.0, high: 3.0, integer: false }));
+        let (record, _) = plan(&fields, &uniform).expect("uniform on an integer");
+        let k = record.dimensions.iter().find(|d| d.field == "k").expect("k is sampled");
+        assert_eq!(k.distribution, Distribution::Uniform { low: 1.0, high: 3.0, integer: true });
     }
 
     #[test]
