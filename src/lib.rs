@@ -61,7 +61,7 @@ pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};
 pub use scythe_core::{
-    Experiment, ExperimentConfig, FileRef, TaskContext, TaskError, TaskErrorKind, Version, VersionStrategy,
+    CodeFingerprint, Experiment, ExperimentConfig, FileRef, TaskContext, TaskError, TaskErrorKind, Version, VersionStrategy,
     WorkerLabels,
 };
 pub use scythe_macros::experiment;
@@ -73,9 +73,10 @@ pub use summary::FailureGroup;
 #[doc(hidden)]
 pub mod __private {
     //! Paths used by code that `#[scythe::experiment]` generates. Not a public API.
+    pub use core::env;
     pub use core::time::Duration;
     pub use scythe_core::{
-        Experiment, ExperimentConfig, ExperimentData, TaskContext, TaskFuture, WorkerLabels, fallible, infallible,
+        CodeFingerprint, Experiment, ExperimentConfig, ExperimentData, TaskContext, TaskFuture, WorkerLabels, fallible, infallible,
     };
     pub use std::boxed::Box;
 }
