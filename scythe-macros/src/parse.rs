@@ -141,16 +141,52 @@ mod tests {
     #[test]
     fn the_fingerprint_follows_tokens_and_cache_version_but_not_spacing() {
         let of = |args: TokenStream, item: TokenStream| experiment(args, item).expect("expected success").fingerprint;
-        let base = of(quote!(), quote!(fn f(input: In) -> Out { Out { y: input.x * 2.0 } }));
+        let base = of(
+            quote!(),
+            quote!(
+                fn f(input: In) -> Out {
+                    Out { y: input.x * 2.0 }
+                }
+            ),
+        );
         assert_eq!(base.len(), 64);
-        let spaced: TokenStream = "fn f(input: In)\n -> Out {\n // a comment\n Out { y: input.x * 2.0 }\n }"
-            .parse()
-            .expect("valid tokens");
+        let spaced: TokenStream =
+            "fn f(input: In)\n -> Out {\n // a comment\n Out { y: input.x * 2.0 }\n }".parse().expect("valid tokens");
         assert_eq!(of(quote!(), spaced), base);
-        assert_ne!(of(quote!(), quote!(fn f(input: In) -> Out { Out { y: input.x * 3.0 } })), base);
-        assert_ne!(of(quote!(cache_version = "2"), quote!(fn f(input: In) -> Out { Out { y: input.x * 2.0 } })), base);
+        assert_ne!(
+            of(
+                quote!(),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 3.0 }
+                    }
+                )
+            ),
+            base
+        );
+        assert_ne!(
+            of(
+                quote!(cache_version = "2"),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 2.0 }
+                    }
+                )
+            ),
+            base
+        );
         // Options other than `cache_version` (retries, timeouts) do not change the code.
-        assert_eq!(of(quote!(retries = 3), quote!(fn f(input: In) -> Out { Out { y: input.x * 2.0 } })), base);
+        assert_eq!(
+            of(
+                quote!(retries = 3),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 2.0 }
+                    }
+                )
+            ),
+            base
+        );
     }
 
     #[test]

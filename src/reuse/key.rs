@@ -97,7 +97,8 @@ impl Keyer {
             }
             columns.push(Arc::new(StringArray::from(hashes)));
         }
-        let rows = self.converter.convert_columns(&columns).map_err(Error::arrow("encoding spec rows for the cache"))?;
+        let rows =
+            self.converter.convert_columns(&columns).map_err(Error::arrow("encoding spec rows for the cache"))?;
         Ok((0..specs.num_rows())
             .map(|row| {
                 (!unreadable[row]).then(|| {

@@ -96,10 +96,14 @@ pub(crate) async fn prepare(
     let found = index::lookup(store, schema.name(), keys.iter().map(|(_, k)| k), layout.run()).await?;
     let hits: BTreeMap<u64, _> = keys
         .iter()
-        .filter_map(|(index, spec_key)| found.get(spec_key).map(|entry| (*index, (entry.run.clone(), entry.sort_index))))
+        .filter_map(|(index, spec_key)| {
+            found.get(spec_key).map(|entry| (*index, (entry.run.clone(), entry.sort_index)))
+        })
         .collect();
-    let copied = if hits.is_empty() { Vec::new() } else { copy::copy_hits(store, schema, layout, generation, hits).await? };
-    let to_run: Vec<(u64, key::Key)> = keys.into_iter().filter(|(index, _)| copied.binary_search(index).is_err()).collect();
+    let copied =
+        if hits.is_empty() { Vec::new() } else { copy::copy_hits(store, schema, layout, generation, hits).await? };
+    let to_run: Vec<(u64, key::Key)> =
+        keys.into_iter().filter(|(index, _)| copied.binary_search(index).is_err()).collect();
     if !to_run.is_empty() {
         let batch = RecordBatch::try_new(
             keys_schema(),
@@ -116,7 +120,11 @@ pub(crate) async fn prepare(
 }
 
 /// Adds the keys of the specs of `layout` that `succeeded` to the index (idempotent).
-pub(crate) async fn record(store: &Store, layout: &RunLayout, succeeded: &(dyn Fn(u64) -> bool + Sync)) -> Result<(), Error> {
+pub(crate) async fn record(
+    store: &Store,
+    layout: &RunLayout,
+    succeeded: &(dyn Fn(u64) -> bool + Sync),
+) -> Result<(), Error> {
     let mut entries = Vec::new();
     for meta in store.list(&keys_dir(layout)).await? {
         let key = meta.location.to_string();
