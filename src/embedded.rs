@@ -117,7 +117,7 @@ pub(crate) async fn execute(
     progress: &Progress,
 ) -> Result<Execution, Error> {
     let started = Instant::now();
-    let cache = FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes);
+    let cache = FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes).once_per_execution();
     // Suspects of a dead process run first, exactly as recorded: no cached copies then.
     let (pending, reused) = if settings.reuse_results && recovery.suspects.is_empty() {
         let prepared =
