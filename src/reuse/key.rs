@@ -86,13 +86,13 @@ impl Keyer {
             }
             let uris = column.as_string::<i32>();
             let mut hashes = Vec::with_capacity(uris.len());
-            for row in 0..uris.len() {
-                if uris.is_null(row) {
+            for (uri, unreadable) in uris.iter().zip(unreadable.iter_mut()) {
+                let Some(uri) = uri else {
                     hashes.push(None);
                     continue;
-                }
-                let hash = self.file_hash(uris.value(row), cache, store).await;
-                unreadable[row] |= hash.is_none();
+                };
+                let hash = self.file_hash(uri, cache, store).await;
+                *unreadable |= hash.is_none();
                 hashes.push(hash);
             }
             columns.push(Arc::new(StringArray::from(hashes)));
