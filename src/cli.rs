@@ -59,6 +59,10 @@ struct Cli {
     /// Where runs are stored: a folder, file:///path or s3://bucket/prefix.
     #[arg(long, global = true, env = "SCYTHE_STORAGE")]
     storage: Option<String>,
+    /// Run every spec: do not reuse the results of specs whose code, inputs and input files
+    /// are unchanged since a run that succeeded (the result cache is on by default).
+    #[arg(long, global = true)]
+    no_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -307,8 +311,12 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         _ => None,
     };
     let store = open_store(cli.storage)?;
+    let no_cache = cli.no_cache;
     let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
         let mut settings = EngineSettings::from_env()?;
+        if no_cache {
+            settings.reuse_results = false;
+        }
         if let Some(workers) = workers {
             settings.workers = workers.max(1);
         }
@@ -331,13 +339,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.work_leased(registered, &id, rows.clone()).await?;
             say!(
-                "{id}: specs {}..{}: ran {} ({} succeeded, {} failed, {} without a result) in {:.2?}",
+                "{id}: specs {}..{}: ran {} ({} succeeded, {} failed, {} without a result), reused {} cached, in {:.2?}",
                 rows.start,
                 rows.end,
                 report.ran,
                 report.succeeded,
                 report.failed,
                 report.missing,
+                report.reused,
                 report.run_time
             );
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))

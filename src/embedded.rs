@@ -48,6 +48,8 @@ const CAREFUL_SPAN: Duration = Duration::from_millis(2 * FLUSH_INTERVAL.as_milli
 pub(crate) struct Execution {
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
+    /// Specs not run because their results were copied from the result cache.
+    pub(crate) reused: u64,
     /// Stopped early (Ctrl-C); the remaining specs can be resumed.
     pub(crate) interrupted: bool,
     pub(crate) elapsed: Duration,
@@ -115,6 +117,15 @@ pub(crate) async fn execute(
     progress: &Progress,
 ) -> Result<Execution, Error> {
     let started = Instant::now();
+    let cache = FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes).once_per_execution();
+    // Suspects of a dead process run first, exactly as recorded: no cached copies then.
+    let (pending, reused) = if settings.reuse_results && recovery.suspects.is_empty() {
+        let prepared =
+            crate::reuse::prepare(experiment.as_ref(), &store, &layout, &specs, pending, generation, &cache).await?;
+        (prepared.pending, prepared.reused)
+    } else {
+        (pending, 0)
+    };
     let total: u64 = pending.iter().map(|r| r.end - r.start).sum();
     let workers = settings.workers.max(1);
     let chunk = (total / (workers as u64 * CHUNKS_PER_WORKER)).clamp(1, MAX_CHUNK);
@@ -139,8 +150,9 @@ pub(crate) async fn execute(
         store,
         runtime: tokio::runtime::Handle::current(),
         scratch_root: scratch.path().into(),
-        cache: FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes),
+        cache,
         generation,
+        code_fingerprint: experiment.config().fingerprint.map(|f| f.short()),
         stop: AtomicBool::new(false),
         succeeded: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -211,6 +223,7 @@ pub(crate) async fn execute(
     Ok(Execution {
         succeeded,
         failed,
+        reused,
         interrupted: run.stop.load(Ordering::Relaxed) && succeeded + failed < total,
         elapsed: started.elapsed(),
     })

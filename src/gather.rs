@@ -116,6 +116,8 @@ pub(crate) async fn gather(
         summary.tables.insert(table.name.clone(), store.uri(&layout.final_table(&table.name)));
     }
     summary.missing = n_specs.saturating_sub(summary.succeeded + summary.failed);
+    // The final tables hold these results now: the cache index may point at them.
+    crate::reuse::record(store, layout, &|index| succeeded.contains(index)).await?;
     Ok(summary)
 }
 

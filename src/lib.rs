@@ -45,7 +45,9 @@ mod lease;
 mod manifest;
 mod parts;
 mod progress;
+mod provenance;
 mod registry;
+mod reuse;
 mod runner;
 mod scythe;
 mod settings;
@@ -61,8 +63,8 @@ pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};
 pub use scythe_core::{
-    Experiment, ExperimentConfig, FileRef, TaskContext, TaskError, TaskErrorKind, Version, VersionStrategy,
-    WorkerLabels,
+    CodeFingerprint, Experiment, ExperimentConfig, FileRef, TaskContext, TaskError, TaskErrorKind, Version,
+    VersionStrategy, WorkerLabels,
 };
 pub use scythe_macros::experiment;
 pub use scythe_storage::{Store, StoreLocation};
@@ -73,9 +75,11 @@ pub use summary::FailureGroup;
 #[doc(hidden)]
 pub mod __private {
     //! Paths used by code that `#[scythe::experiment]` generates. Not a public API.
+    pub use core::env;
     pub use core::time::Duration;
     pub use scythe_core::{
-        Experiment, ExperimentConfig, ExperimentData, TaskContext, TaskFuture, WorkerLabels, fallible, infallible,
+        CodeFingerprint, Experiment, ExperimentConfig, ExperimentData, TaskContext, TaskFuture, WorkerLabels, fallible,
+        infallible,
     };
     pub use std::boxed::Box;
 }

@@ -17,12 +17,15 @@ use scythe_core::{FileRef, FileRefKind, TaskError, TaskErrorKind};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::provenance::Timing;
 use crate::runner::RunContext;
 
 /// The table of failed specs.
 pub(crate) const FAILURES: &str = "failures";
 /// The table of scalar outputs.
 pub(crate) const SCALARS: &str = "scalars";
+/// The table of each spec's provenance (code, worker, timing, cached or not).
+pub(crate) const PROVENANCE: &str = "provenance";
 /// The table of output file URIs.
 pub(crate) const FILE_REFS: &str = "result_file_refs";
 
@@ -35,11 +38,13 @@ pub(crate) struct Failure {
     pub(crate) sort_index: u64,
     pub(crate) attempts: u32,
     pub(crate) error: TaskError,
+    /// When it ran, for the provenance table.
+    pub(crate) timing: Timing,
 }
 
 impl Failure {
     pub(crate) fn new(sort_index: u64, attempts: u32, error: TaskError) -> Self {
-        Self { sort_index, attempts, error }
+        Self { sort_index, attempts, error, timing: Timing::not_run(attempts) }
     }
 }
 
@@ -84,6 +89,12 @@ pub(crate) fn table_specs(schema: &ExperimentSchema) -> Vec<TableSpec> {
         tables.push(TableSpec { name: column.name.clone(), schema: Arc::new(Schema::new(fields)), has_subindex: true });
     }
     tables.push(TableSpec {
+        name: PROVENANCE.to_owned(),
+        schema: with_index(crate::provenance::fields()),
+        has_subindex: false,
+    });
+    // Last: `record_lost` takes it with `pop`.
+    tables.push(TableSpec {
         name: FAILURES.to_owned(),
         schema: with_index(vec![
             Arc::new(Field::new("error_kind", DataType::Utf8, false)),
@@ -115,6 +126,8 @@ pub(crate) struct PartBuffer<'a, O> {
     outputs: Vec<O>,
     /// Each success's scratch folder (where its output files must be), aligned with `successes`.
     scratch: Vec<Option<PathBuf>>,
+    /// When each success ran, aligned with `successes`.
+    timings: Vec<Timing>,
     failures: Vec<Failure>,
 }
 
@@ -128,11 +141,13 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
             successes: Vec::new(),
             outputs: Vec::new(),
             scratch: Vec::new(),
+            timings: Vec::new(),
             failures: Vec::new(),
         }
     }
 
-    pub(crate) fn push_success(&mut self, sort_index: u64, output: O, scratch: Option<PathBuf>) {
+    pub(crate) fn push_success(&mut self, sort_index: u64, output: O, scratch: Option<PathBuf>, timing: Timing) {
+        self.timings.push(timing);
         self.successes.push(sort_index);
         self.outputs.push(output);
         self.scratch.push(scratch);
@@ -166,7 +181,8 @@ impl<'a, O: Serialize> PartBuffer<'a, O> {
         let mut failures = std::mem::take(&mut self.failures);
         let failed_before = failures.len();
         let scratch = std::mem::take(&mut self.scratch);
-        let done = Done { successes: &successes, outputs: &outputs, scratch: &scratch };
+        let timings = std::mem::take(&mut self.timings);
+        let done = Done { successes: &successes, outputs: &outputs, scratch: &scratch, timings: &timings };
         self.run.runtime.block_on(write_part(self.schema, self.run, part, done, &mut failures))?;
         // Counted once written: a thread the watchdog abandons never gets here, and its specs
         // are counted when they run again. Specs whose output files failed moved to failures.
@@ -190,6 +206,7 @@ struct Done<'a, O> {
     successes: &'a [u64],
     outputs: &'a [O],
     scratch: &'a [Option<PathBuf>],
+    timings: &'a [Timing],
 }
 
 async fn write_part<O: Serialize>(
@@ -199,7 +216,11 @@ async fn write_part<O: Serialize>(
     done: Done<'_, O>,
     failures: &mut Vec<Failure>,
 ) -> Result<(), Error> {
-    let Done { successes, outputs, scratch } = done;
+    let Done { successes, outputs, scratch, timings } = done;
+    // Every spec of the part, as it ran (before output files can turn successes into failures).
+    let mut ran: Vec<(u64, Timing)> = successes.iter().copied().zip(timings.iter().copied()).collect();
+    ran.extend(failures.iter().map(|f| (f.sort_index, f.timing)));
+    ran.sort_by_key(|&(index, _)| index);
     let output = schema.output();
     let batch = serde_arrow::to_record_batch(output.fields(), &outputs).map_err(|error| Error::Document {
         document: format!("outputs of specs {}..{}", part.start, part.end),
@@ -233,6 +254,13 @@ async fn write_part<O: Serialize>(
                 for uris in &file_columns {
                     columns.push(filter(uris)?);
                 }
+                columns
+            }
+            PROVENANCE => {
+                let timings: Vec<Timing> = ran.iter().map(|&(_, timing)| timing).collect();
+                let mut columns: Vec<ArrayRef> =
+                    vec![Arc::new(UInt64Array::from_iter_values(ran.iter().map(|&(index, _)| index)))];
+                columns.extend(crate::provenance::columns(run.code_fingerprint.as_deref(), &timings));
                 columns
             }
             FAILURES => {

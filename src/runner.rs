@@ -23,6 +23,7 @@ use crate::cache::FileCache;
 use crate::error::Error;
 use crate::journal::Marker;
 use crate::parts::{Failure, PartBuffer};
+use crate::provenance::Timing;
 
 /// What every task of one run shares.
 pub(crate) struct RunContext {
@@ -35,6 +36,8 @@ pub(crate) struct RunContext {
     pub(crate) cache: FileCache,
     /// 0 for the scatter, 1+ for resumes.
     pub(crate) generation: u32,
+    /// The experiment's code fingerprint, for the provenance table.
+    pub(crate) code_fingerprint: Option<String>,
     /// Set to stop taking new specs (Ctrl-C); finished results are still written.
     pub(crate) stop: AtomicBool,
     pub(crate) succeeded: AtomicU64,
@@ -151,9 +154,16 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
             break;
         }
         let sort_index = job.start + row as u64;
+        let (started_at, clock) = (chrono::Utc::now(), Instant::now());
+        let timing = |attempts| Timing { started_at, duration: clock.elapsed(), attempts };
         match attempt_with_retries::<E>(run, slot, &mut ctx, &localized, row, input.take(), sort_index) {
-            Outcome::Succeeded(output, scratch) => buffer.push_success(sort_index, output, scratch),
-            Outcome::Failed(failure) => buffer.push_failure(failure),
+            Outcome::Succeeded(output, scratch, attempts) => {
+                buffer.push_success(sort_index, output, scratch, timing(attempts));
+            }
+            Outcome::Failed(mut failure) => {
+                failure.timing = timing(failure.attempts);
+                buffer.push_failure(failure);
+            }
             // The watchdog gave this chunk's unwritten specs to another thread.
             Outcome::Abandoned => return Ok(()),
         }
@@ -166,8 +176,8 @@ pub(crate) fn run_chunk<E: Experiment>(schema: &ExperimentSchema, job: ChunkJob<
 }
 
 enum Outcome<O> {
-    /// The output and the task's scratch folder, if it made one.
-    Succeeded(O, Option<PathBuf>),
+    /// The output, the task's scratch folder if it made one, and the attempts it took.
+    Succeeded(O, Option<PathBuf>, u32),
     Failed(Failure),
     Abandoned,
 }
@@ -213,7 +223,9 @@ fn attempt_with_retries<E: Experiment>(
             return Outcome::Abandoned;
         }
         let error = match outcome {
-            Ok(Ok(Ok(output))) => return Outcome::Succeeded(output, ctx.created_scratch_dir().map(PathBuf::from)),
+            Ok(Ok(Ok(output))) => {
+                return Outcome::Succeeded(output, ctx.created_scratch_dir().map(PathBuf::from), attempt + 1);
+            }
             Ok(Ok(Err(error))) => error,
             Ok(Err(_elapsed)) => timed_out(config.timeout),
             Err(panic) => TaskError::new(TaskErrorKind::Panicked, panic_message(panic.as_ref())),

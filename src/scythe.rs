@@ -55,6 +55,9 @@ pub struct RunReport {
     pub failure_groups: Vec<FailureGroup>,
     /// Failed specs this call ran again (`resume --retry-failed`).
     pub retried: u64,
+    /// Specs this call did not run because the result cache had their result (same code,
+    /// input values and input file contents); their rows were copied from an earlier run.
+    pub reused: u64,
 }
 
 /// What [`Scythe::work`] did on its rows.
@@ -74,6 +77,8 @@ pub struct WorkReport {
     pub run_time: Duration,
     /// Specs of `rows` still without a result afterwards (interrupted).
     pub missing: u64,
+    /// Specs not run because the result cache had their result.
+    pub reused: u64,
 }
 
 /// Scatters specs and reaps results on a store, with the embedded engine.
@@ -225,7 +230,13 @@ impl Scythe {
         };
         let progress = Progress::new(todo, self.engine.progress);
         let execution = if todo == 0 {
-            crate::embedded::Execution { succeeded: 0, failed: 0, interrupted: false, elapsed: Default::default() }
+            crate::embedded::Execution {
+                succeeded: 0,
+                failed: 0,
+                reused: 0,
+                interrupted: false,
+                elapsed: Default::default(),
+            }
         } else {
             execute(
                 experiment,
@@ -249,6 +260,7 @@ impl Scythe {
             failed: execution.failed,
             run_time: execution.elapsed,
             missing: 0,
+            reused: execution.reused,
         })
     }
 
@@ -510,6 +522,7 @@ impl Scythe {
             tables: summary.tables,
             failure_groups,
             retried,
+            reused: execution.reused,
         })
     }
 

@@ -87,6 +87,9 @@ pub struct EngineSettings {
     pub cache_max_bytes: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Reuse the results of specs whose cache key has a successful result in the store
+    /// (default); `false` (`--no-cache`, `SCYTHE_NO_CACHE=1`) runs every spec.
+    pub reuse_results: bool,
 }
 
 impl Default for EngineSettings {
@@ -96,12 +99,14 @@ impl Default for EngineSettings {
             cache_dir: default_cache_dir(),
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             progress: false,
+            reuse_results: true,
         }
     }
 }
 
 impl EngineSettings {
-    /// Settings from `SCYTHE_WORKERS` and `SCYTHE_CACHE_DIR`.
+    /// Settings from `SCYTHE_WORKERS`, `SCYTHE_CACHE_DIR`, `SCYTHE_CACHE_MAX_BYTES` and
+    /// `SCYTHE_NO_CACHE` (`1` or `true`: run every spec, reuse no cached result).
     pub fn from_env() -> Result<Self, Error> {
         let workers = match std::env::var("SCYTHE_WORKERS") {
             Ok(text) => text
@@ -118,7 +123,14 @@ impl EngineSettings {
                 .map_err(|_| Error::Settings(format!("SCYTHE_CACHE_MAX_BYTES=`{text}` is not a number of bytes")))?,
             Err(_) => DEFAULT_CACHE_MAX_BYTES,
         };
-        Ok(Self { workers, cache_dir, cache_max_bytes, progress: false })
+        let reuse_results = match std::env::var("SCYTHE_NO_CACHE").as_deref() {
+            Ok("1" | "true") => false,
+            Ok("" | "0" | "false") | Err(_) => true,
+            Ok(other) => {
+                return Err(Error::Settings(format!("SCYTHE_NO_CACHE=`{other}` is none of `1`, `true`, `0`, `false`")));
+            }
+        };
+        Ok(Self { workers, cache_dir, cache_max_bytes, progress: false, reuse_results })
     }
 }
 

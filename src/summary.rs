@@ -171,6 +171,13 @@ pub(crate) fn write_report(out: &mut impl Write, report: &RunReport, of: ReportO
         "time       {:.2?} running {} specs ({rate:.0} specs/s), {:.2?} gathering",
         report.run_time, report.ran, report.gather_time
     )?;
+    if report.reused > 0 {
+        writeln!(
+            out,
+            "cache      reused {} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)",
+            report.reused
+        )?;
+    }
     for (table, uri) in &report.tables {
         writeln!(out, "table      {table:<18} {uri}")?;
     }

@@ -54,6 +54,41 @@ pub struct ExperimentConfig {
     /// At most this many specs of the experiment run at once across all workers (distributed
     /// engine); `None`: no limit.
     pub concurrency: Option<u32>,
+    /// What the experiment's code is, for the result cache: set by `#[scythe::experiment]`.
+    /// `None` (a hand-written `impl Experiment`) turns the cache off for the experiment, as
+    /// nothing would tell a changed body from an unchanged one.
+    pub fingerprint: Option<CodeFingerprint>,
+}
+
+/// The code fingerprint of an experiment, computed at compile time by `#[scythe::experiment]`.
+///
+/// A cached result is reused only when all three parts are equal: `function` changes with any
+/// token of the annotated function (its signature, body and attributes, doc comments included,
+/// but not whitespace or `//` comments, which are not tokens) and with `cache_version`;
+/// `crate_version` is the `CARGO_PKG_VERSION` of the crate that defines the function. Code the
+/// function calls (helpers, other crates, data it reads outside its input) is **not** seen: bump
+/// `cache_version` or the crate's version when it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeFingerprint {
+    /// SHA-256 (hex) of the function's tokens and `cache_version`.
+    pub function: &'static str,
+    /// The `cache_version = "..."` option, or `""`.
+    pub cache_version: &'static str,
+    /// `CARGO_PKG_VERSION` of the crate defining the experiment.
+    pub crate_version: &'static str,
+}
+
+impl CodeFingerprint {
+    /// One line for provenance tables: `<first 16 hex digits of function>@<crate_version>`,
+    /// with `+<cache_version>` when one is set.
+    pub fn short(&self) -> String {
+        let hash = self.function.get(..16).unwrap_or(self.function);
+        if self.cache_version.is_empty() {
+            format!("{hash}@{}", self.crate_version)
+        } else {
+            format!("{hash}+{}@{}", self.cache_version, self.crate_version)
+        }
+    }
 }
 
 impl ExperimentConfig {
@@ -67,6 +102,7 @@ impl ExperimentConfig {
         labels: WorkerLabels { high_memory: false, high_cpu: false, has_gpu: false },
         batch: None,
         concurrency: None,
+        fingerprint: None,
     };
 }
 

@@ -23,7 +23,7 @@ pub(crate) fn expand(experiment: &Experiment) -> TokenStream {
     let doc = format!("The Scythe experiment of `fn {}`.", ident.unraw());
     let trait_ = exports.experiment();
     let config_type = exports.experiment_config();
-    let config = config(&exports, &experiment.config);
+    let config = config(&exports, &experiment.config, &experiment.fingerprint);
     let run = run(&exports, experiment);
     // Spanned on the user's types, so that rustc's errors about them point there.
     let input_type = quote_spanned!(input.span()=> type Input = #input;);
@@ -50,7 +50,7 @@ pub(crate) fn expand(experiment: &Experiment) -> TokenStream {
 
 /// The `ExperimentConfig` literal: the name and description, the options that were set, and
 /// `..ExperimentConfig::DEFAULT` for the rest.
-fn config(exports: &Exports, config: &Config) -> TokenStream {
+fn config(exports: &Exports, config: &Config, fingerprint: &str) -> TokenStream {
     let config_type = exports.experiment_config();
     let Config { name, description, .. } = config;
     let mut fields = vec![quote!(name: #name), quote!(description: #description)];
@@ -81,6 +81,16 @@ fn config(exports: &Exports, config: &Config) -> TokenStream {
         let concurrency = Literal::u32_unsuffixed(concurrency);
         fields.push(quote!(concurrency: Some(#concurrency)));
     }
+    let code_fingerprint = exports.code_fingerprint();
+    let env = exports.env();
+    let cache_version = config.cache_version.as_deref().unwrap_or_default();
+    fields.push(quote! {
+        fingerprint: Some(#code_fingerprint {
+            function: #fingerprint,
+            cache_version: #cache_version,
+            crate_version: #env!("CARGO_PKG_VERSION"),
+        })
+    });
     quote!(#config_type { #(#fields,)* ..#config_type::DEFAULT })
 }
 
@@ -144,16 +154,32 @@ mod tests {
     use super::*;
     use crate::parse;
 
-    fn expand_ok(args: TokenStream, item: TokenStream) -> String {
+    /// The expansion, and the `fingerprint` field it must contain.
+    fn expand_ok(args: TokenStream, item: TokenStream) -> (String, TokenStream) {
         match parse::experiment(args, item) {
-            Ok(experiment) => expand(&experiment).to_string(),
+            Ok(experiment) => {
+                let (function, cache_version) =
+                    (&experiment.fingerprint, experiment.config.cache_version.clone().unwrap_or_default());
+                let root = match &experiment.krate {
+                    Some(path) => quote!(#path),
+                    None => quote!(::scythe),
+                };
+                let fingerprint = quote! {
+                    fingerprint: Some(#root::__private::CodeFingerprint {
+                        function: #function,
+                        cache_version: #cache_version,
+                        crate_version: #root::__private::env!("CARGO_PKG_VERSION"),
+                    }),
+                };
+                (expand(&experiment).to_string(), fingerprint)
+            }
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
 
     #[test]
     fn async_with_context_returning_result() {
-        let actual = expand_ok(
+        let (actual, fingerprint) = expand_ok(
             quote!(retries = 2, timeout = "10m"),
             quote! {
                 /// Simulates one building.
@@ -176,6 +202,7 @@ mod tests {
                     description: "Simulates one building.",
                     retries: 2,
                     timeout: ::scythe::__private::Duration::from_millis(600000),
+                    #fingerprint
                     ..::scythe::__private::ExperimentConfig::DEFAULT
                 };
                 fn run<'a>(input: Self::Input, ctx: &'a ::scythe::__private::TaskContext) -> ::scythe::__private::TaskFuture<'a, Self::Output> {
@@ -197,7 +224,7 @@ mod tests {
 
     #[test]
     fn sync_without_context_returning_the_struct() {
-        let actual = expand_ok(
+        let (actual, fingerprint) = expand_ok(
             quote!(),
             quote!(
                 fn square(input: Number) -> Squared {
@@ -217,6 +244,7 @@ mod tests {
                 const CONFIG: ::scythe::__private::ExperimentConfig = ::scythe::__private::ExperimentConfig {
                     name: "square",
                     description: "",
+                    #fingerprint
                     ..::scythe::__private::ExperimentConfig::DEFAULT
                 };
                 fn run<'a>(input: Self::Input, _ctx: &'a ::scythe::__private::TaskContext) -> ::scythe::__private::TaskFuture<'a, Self::Output> {
@@ -238,7 +266,7 @@ mod tests {
 
     #[test]
     fn every_option_set() {
-        let actual = expand_ok(
+        let (actual, fingerprint) = expand_ok(
             quote!(
                 name = "bldg.sim-v2",
                 description = "Says \"hi\".",
@@ -250,6 +278,7 @@ mod tests {
                 has_gpu = true,
                 batch = 8,
                 concurrency = 3,
+                cache_version = "7",
                 crate = "sc",
             ),
             quote!(
@@ -276,6 +305,7 @@ mod tests {
                     labels: sc::__private::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true },
                     batch: Some(8),
                     concurrency: Some(3),
+                    #fingerprint
                     ..sc::__private::ExperimentConfig::DEFAULT
                 };
                 fn run<'a>(input: Self::Input, ctx: &'a sc::__private::TaskContext) -> sc::__private::TaskFuture<'a, Self::Output> {

@@ -70,6 +70,10 @@ exports! {
     duration => Duration,
     /// `std::boxed::Box`, to pin the task future.
     boxed => Box,
+    /// The `fingerprint` field of the config.
+    code_fingerprint => CodeFingerprint,
+    /// `core::env!`, to read the user's `CARGO_PKG_VERSION`.
+    env => env,
 }
 
 #[cfg(test)]
@@ -103,6 +107,8 @@ mod tests {
             "infallible",
             "Duration",
             "Box",
+            "CodeFingerprint",
+            "env",
         ];
         assert_eq!(ALL, expected);
     }

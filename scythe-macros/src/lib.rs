@@ -65,6 +65,7 @@
 //! | [`high_memory`, `high_cpu`, `has_gpu`](#high_memory-high_cpu-has_gpu) | flag, or `= true` / `= false` | `false` |
 //! | [`batch`](#batch) | whole number, at least 1 | chosen by Scythe |
 //! | [`concurrency`](#concurrency) | whole number, at least 1 | no limit |
+//! | [`cache_version`](#cache_version) | string | `""` |
 //! | [`crate`](#crate) | path string | `"::scythe"` |
 //!
 //! ## `name`
@@ -187,6 +188,35 @@
 //! }
 //! # use scythe::Experiment;
 //! # assert_eq!(<simulate as Experiment>::CONFIG.concurrency, Some(4));
+//! ```
+//!
+//! ## `cache_version`
+//!
+//! Part of the experiment's **code fingerprint**, which keys the result cache (a re-run reuses
+//! the result of a spec whose input, code and output schema are unchanged). The attribute
+//! computes the fingerprint at compile time from:
+//!
+//! - the annotated function's tokens: its signature, body and attributes, doc comments
+//!   included. Whitespace and `//` comments are not tokens and do not count;
+//! - `cache_version`, which you bump when code the function *calls* changes (a helper, a model
+//!   in another module or crate, a constant defined elsewhere): the attribute cannot see it;
+//! - the `CARGO_PKG_VERSION` of the crate that defines the function.
+//!
+//! Other options (`retries`, `timeout`, ...) are not part of it. Changes of the input and
+//! output types show in the cache key through the spec row and the output schema.
+//!
+//! ```
+//! # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+//! # #[derive(Serialize, Deserialize, JsonSchema)] struct In {}
+//! # #[derive(Serialize, Deserialize, JsonSchema)] struct Out {}
+//! #[scythe::experiment(cache_version = "2")]
+//! fn simulate(input: In) -> Out {
+//!     Out {}
+//! }
+//! # use scythe::Experiment;
+//! # let fingerprint = <simulate as Experiment>::CONFIG.fingerprint.expect("set by the attribute");
+//! # assert_eq!(fingerprint.cache_version, "2");
+//! # assert_eq!(fingerprint.function.len(), 64);
 //! ```
 //!
 //! ## `crate`

@@ -24,6 +24,9 @@ pub(crate) struct Experiment {
     pub(crate) call: Call,
     /// The values of `Experiment::CONFIG`.
     pub(crate) config: Config,
+    /// SHA-256 (hex) of the function's tokens and the `cache_version` option: the compile-time
+    /// part of the code fingerprint.
+    pub(crate) fingerprint: String,
     /// The `crate = "..."` path that replaces `::scythe`.
     pub(crate) krate: Option<syn::Path>,
 }
@@ -71,6 +74,8 @@ pub(crate) struct Config {
     pub(crate) batch: Option<u32>,
     /// Specs of the experiment running at once across all workers; at least 1.
     pub(crate) concurrency: Option<u32>,
+    /// `cache_version = "..."`: bumped by the user to invalidate cached results.
+    pub(crate) cache_version: Option<String>,
 }
 
 /// Worker capabilities the experiment needs.

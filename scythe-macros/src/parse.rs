@@ -24,6 +24,7 @@ pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Ex
         }
     };
     let function = function::parse(&item, &mut errors);
+    let fingerprint = fingerprint(&item, options.cache_version.as_deref());
     let name = options.name.or_else(|| {
         let name = item.sig.ident.unraw().to_string();
         if is_valid_name(&name) {
@@ -58,10 +59,30 @@ pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Ex
             labels,
             batch: options.batch,
             concurrency: options.concurrency,
+            cache_version: options.cache_version,
         },
+        fingerprint,
         krate: options.krate,
     });
     errors.finish(experiment)
+}
+
+/// SHA-256 (hex) of the function's tokens as text (spacing normalized, so whitespace and `//`
+/// comments do not count), a NUL, and `cache_version`.
+fn fingerprint(item: &syn::ItemFn, cache_version: Option<&str>) -> String {
+    use std::fmt::Write as _;
+
+    use quote::ToTokens;
+    use sha2::{Digest, Sha256};
+
+    let mut hasher = Sha256::new();
+    hasher.update(item.to_token_stream().to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(cache_version.unwrap_or_default().as_bytes());
+    hasher.finalize().iter().fold(String::with_capacity(64), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
 }
 
 /// Whether `name` matches `^[a-zA-Z0-9_.-]+$`.
@@ -111,9 +132,61 @@ mod tests {
                 labels: None,
                 batch: None,
                 concurrency: None,
+                cache_version: None,
             }
         );
         assert!(experiment.krate.is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_tokens_and_cache_version_but_not_spacing() {
+        let of = |args: TokenStream, item: TokenStream| experiment(args, item).expect("expected success").fingerprint;
+        let base = of(
+            quote!(),
+            quote!(
+                fn f(input: In) -> Out {
+                    Out { y: input.x * 2.0 }
+                }
+            ),
+        );
+        assert_eq!(base.len(), 64);
+        let spaced: TokenStream =
+            "fn f(input: In)\n -> Out {\n // a comment\n Out { y: input.x * 2.0 }\n }".parse().expect("valid tokens");
+        assert_eq!(of(quote!(), spaced), base);
+        assert_ne!(
+            of(
+                quote!(),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 3.0 }
+                    }
+                )
+            ),
+            base
+        );
+        assert_ne!(
+            of(
+                quote!(cache_version = "2"),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 2.0 }
+                    }
+                )
+            ),
+            base
+        );
+        // Options other than `cache_version` (retries, timeouts) do not change the code.
+        assert_eq!(
+            of(
+                quote!(retries = 3),
+                quote!(
+                    fn f(input: In) -> Out {
+                        Out { y: input.x * 2.0 }
+                    }
+                )
+            ),
+            base
+        );
     }
 
     #[test]

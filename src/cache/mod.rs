@@ -67,6 +67,10 @@ pub(crate) struct FileCache {
     buckets: Mutex<HashMap<String, Store>>,
     http: OnceCell<reqwest::Client>,
     downloads: AtomicU64,
+    /// With [`FileCache::once_per_execution`]: local copies of remote files already
+    /// revalidated, by URI, so the result cache hashes the same bytes the tasks then read and
+    /// each file is revalidated once per execution.
+    validated: Option<Mutex<HashMap<String, PathBuf>>>,
 }
 
 impl FileCache {
@@ -80,7 +84,14 @@ impl FileCache {
             buckets: Mutex::default(),
             http: OnceCell::new(),
             downloads: AtomicU64::new(0),
+            validated: None,
         }
+    }
+
+    /// A cache for one execution: each remote file is revalidated once, on its first use.
+    pub(crate) fn once_per_execution(mut self) -> Self {
+        self.validated = Some(Mutex::default());
+        self
     }
 
     /// Rewrites the input's file columns of `specs` to local paths, fetching what is remote
@@ -133,6 +144,13 @@ impl FileCache {
                 _ => Err(Error::Artifacts(format!("input file `{}` cannot be cached", key::redact(uri)))),
             };
         };
+        let known = self.validated.as_ref().and_then(|validated| lock(validated).get(uri).cloned());
+        if let Some(path) = known.filter(|path| path.is_file()) {
+            if let Some(entry) = lock(&self.entries).get_mut(&path) {
+                entry.last_used = Instant::now();
+            }
+            return Ok(path);
+        }
         let slot = { Arc::clone(lock(&self.slots).entry(key.dir.clone()).or_default()) };
         let fetched = slot.get_or_try_init(|| self.refresh(&key, &kind, store)).await.cloned();
         {
@@ -143,6 +161,9 @@ impl FileCache {
             }
         }
         let path = fetched?;
+        if let Some(validated) = &self.validated {
+            lock(validated).insert(uri.to_owned(), path.clone());
+        }
         if let Some(entry) = lock(&self.entries).get_mut(&path) {
             entry.last_used = Instant::now();
         }

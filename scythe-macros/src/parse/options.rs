@@ -24,6 +24,7 @@ pub(super) struct Options {
     pub(super) has_gpu: Option<bool>,
     pub(super) batch: Option<u32>,
     pub(super) concurrency: Option<u32>,
+    pub(super) cache_version: Option<String>,
     pub(super) krate: Option<syn::Path>,
 }
 
@@ -61,6 +62,7 @@ pub(super) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
             Key::HasGpu => options.has_gpu = flag(key, meta, errors),
             Key::Batch => options.batch = at_least_one(key, meta, errors),
             Key::Concurrency => options.concurrency = at_least_one(key, meta, errors),
+            Key::CacheVersion => options.cache_version = string(key, meta, errors).map(|lit| lit.value()),
             Key::Crate => options.krate = string(key, meta, errors).and_then(|lit| krate(&lit, errors)),
         }
     }
@@ -80,12 +82,13 @@ enum Key {
     HasGpu,
     Batch,
     Concurrency,
+    CacheVersion,
     Crate,
 }
 
 impl Key {
     /// Every option, in the order the docs list them.
-    const ALL: [Key; 11] = [
+    const ALL: [Key; 12] = [
         Key::Name,
         Key::Description,
         Key::Retries,
@@ -96,6 +99,7 @@ impl Key {
         Key::HasGpu,
         Key::Batch,
         Key::Concurrency,
+        Key::CacheVersion,
         Key::Crate,
     ];
 
@@ -116,6 +120,7 @@ impl Key {
             Key::HasGpu => "has_gpu",
             Key::Batch => "batch",
             Key::Concurrency => "concurrency",
+            Key::CacheVersion => "cache_version",
             Key::Crate => "crate",
         }
     }
@@ -133,6 +138,7 @@ impl Key {
             Key::HasGpu => "has_gpu",
             Key::Batch => "batch = 16",
             Key::Concurrency => "concurrency = 4",
+            Key::CacheVersion => r#"cache_version = "2""#,
             Key::Crate => r#"crate = "scythe""#,
         }
     }
@@ -325,8 +331,10 @@ mod tests {
             has_gpu = true,
             batch = 16,
             concurrency = 4,
+            cache_version = "2024-06",
             crate = "::my::scythe",
         ));
+        assert_eq!(options.cache_version.as_deref(), Some("2024-06"));
         assert_eq!(options.name.as_deref(), Some("sim.v2-a_b"));
         assert_eq!(options.description.as_deref(), Some("Simulates."));
         assert_eq!(options.retries, Some(3));
@@ -350,7 +358,7 @@ mod tests {
         assert_eq!(
             messages(quote!(retry = 2)),
             ["unknown option `retry`; expected one of `name`, `description`, `retries`, `timeout`, \
-              `schedule_timeout`, `high_memory`, `high_cpu`, `has_gpu`, `batch`, `concurrency`, `crate`"]
+              `schedule_timeout`, `high_memory`, `high_cpu`, `has_gpu`, `batch`, `concurrency`, `cache_version`, `crate`"]
         );
         assert_eq!(messages(quote!(retries = 1, retries = 2)), ["duplicate option `retries`"]);
         assert_eq!(messages(quote!(has_gpu, has_gpu = false)), ["duplicate option `has_gpu`"]);
