@@ -305,7 +305,16 @@ async fn on_s3_too_a_killed_scatter_leaves_nothing_or_a_resumable_run() {
 /// Kills a scatter of `specs` no-op specs at `kill_points` moments spread over its life; after
 /// each, `runs` lists no `allocating` run and only complete runs or interrupted ones that
 /// `resume` completes, numbered without gaps.
+///
+/// The result cache is off: every scatter here has the same specs, and with it on each would
+/// copy the first run's rows instead of running (tests/reuse.rs covers the cache); the kill
+/// points are spread over the life of a scatter that runs its specs.
 fn kill_at_every_point(store: &Storage, dir: &Path, specs: usize, kill_points: u32) {
+    let faults = |store: &Storage| {
+        let mut command = faults(store);
+        command.env("SCYTHE_NO_CACHE", "1");
+        command
+    };
     let mut csv = String::with_capacity(specs * 10);
     csv.push_str("x,mode\n");
     for i in 0..specs {
