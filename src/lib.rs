@@ -46,6 +46,7 @@ mod manifest;
 mod parts;
 mod progress;
 mod registry;
+mod report;
 mod runner;
 mod scythe;
 mod settings;
