@@ -32,6 +32,9 @@ if ! "$tool_venv/bin/python" -c 'import importlib.metadata as m, sys; [m.version
 fi
 export SCYTHE_PYTHON_TOOL="$tool_venv/bin/python"
 
+step "Debian's chromium (tests/report.rs draws the report in headless Chromium)"
+command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 step "a real Hatchet engine on loopback (for scythe-hatchet's integration test)"
 bash "$root/scripts/hatchet-engine.sh" install
 trap 'bash "$root/scripts/hatchet-engine.sh" stop >/dev/null 2>&1 || true; bash "$root/scripts/cloud-emulators.sh" stop >/dev/null 2>&1 || true' EXIT

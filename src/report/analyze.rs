@@ -106,7 +106,8 @@ pub(crate) fn failure_rates(tables: &RunTables) -> Vec<FailureRate> {
                 all[bin] += 1;
                 failed[bin] += u64::from(tables.failed[i]);
             }
-            let rates = (0..FAILURE_BINS).map(|b| if all[b] == 0 { 0.0 } else { failed[b] as f64 / all[b] as f64 }).collect();
+            let rates =
+                (0..FAILURE_BINS).map(|b| if all[b] == 0 { 0.0 } else { failed[b] as f64 / all[b] as f64 }).collect();
             FailureRate { input: input.name.clone(), edges, rates }
         })
         .collect()
@@ -128,7 +129,10 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
                 .outputs
                 .iter()
                 .map(|c| {
-                    (c.name.clone(), sobol_indices(&c.values, dims, design.second_order, DEFAULT_RESAMPLES, design.seed))
+                    (
+                        c.name.clone(),
+                        sobol_indices(&c.values, dims, design.second_order, DEFAULT_RESAMPLES, design.seed),
+                    )
                 })
                 .collect(),
         ),
@@ -152,7 +156,9 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
                 tables
                     .outputs
                     .iter()
-                    .map(|c| (c.name.clone(), morris_indices(&x, &c.values, dims, levels, DEFAULT_RESAMPLES, design.seed)))
+                    .map(|c| {
+                        (c.name.clone(), morris_indices(&x, &c.values, dims, levels, DEFAULT_RESAMPLES, design.seed))
+                    })
                     .collect(),
             )
         }

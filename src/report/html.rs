@@ -50,7 +50,12 @@ td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:right}td:first-ch
 .note{color:#555;font-style:italic}";
 
 fn figure(out: &mut String, plot: &str, svg: &str, caption: &str) {
-    let _ = write!(out, r#"<figure class="plot" data-plot="{}">{svg}<figcaption>{}</figcaption></figure>"#, escape(plot), escape(caption));
+    let _ = write!(
+        out,
+        r#"<figure class="plot" data-plot="{}">{svg}<figcaption>{}</figcaption></figure>"#,
+        escape(plot),
+        escape(caption)
+    );
 }
 
 fn stat(v: f64) -> String {
@@ -81,7 +86,11 @@ fn outputs_section(out: &mut String, page: &Page<'_>) {
         out.push_str("<p class=\"note\">No numeric outputs.</p>");
     }
     if !page.tables.skipped.is_empty() {
-        let _ = write!(out, "<p class=\"note\">Not numeric, not summarized: {}.</p>", escape(&page.tables.skipped.join(", ")));
+        let _ = write!(
+            out,
+            "<p class=\"note\">Not numeric, not summarized: {}.</p>",
+            escape(&page.tables.skipped.join(", "))
+        );
     }
     if !page.outputs.is_empty() {
         out.push_str("<table class=\"summary\"><tr><th>output</th><th>count</th><th>NaN</th><th>inf</th><th>min</th><th>25%</th><th>50%</th><th>75%</th><th>max</th><th>mean</th><th>std</th></tr>");
@@ -90,7 +99,17 @@ fn outputs_section(out: &mut String, page: &Page<'_>) {
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&o.name), s.count, s.nan, s.inf, stat(s.min), stat(s.q25), stat(s.q50), stat(s.q75), stat(s.max), stat(s.mean), stat(s.std)
+                escape(&o.name),
+                s.count,
+                s.nan,
+                s.inf,
+                stat(s.min),
+                stat(s.q25),
+                stat(s.q50),
+                stat(s.q75),
+                stat(s.max),
+                stat(s.mean),
+                stat(s.std)
             );
         }
         out.push_str("</table><p class=\"note\">NaN counts include failed and missing specs; statistics use finite values only (quantiles interpolate linearly, as pandas).</p>");
@@ -99,7 +118,12 @@ fn outputs_section(out: &mut String, page: &Page<'_>) {
     for o in page.outputs {
         let heights: Vec<f64> = o.histogram.counts.iter().map(|&c| c as f64).collect();
         let svg = svg::histogram(&o.histogram.edges, &heights, &o.name, "specs");
-        figure(out, &format!("histogram {}", o.name), &svg, &format!("{}: {} bins over the finite values", o.name, heights.len()));
+        figure(
+            out,
+            &format!("histogram {}", o.name),
+            &svg,
+            &format!("{}: {} bins over the finite values", o.name, heights.len()),
+        );
     }
     out.push_str("</div>");
 }
@@ -115,7 +139,13 @@ fn scatter_section(out: &mut String, page: &Page<'_>) {
         for input in &page.tables.inputs {
             let (points, total) = super::analyze::scatter_sample(input, output, page.seed);
             let caption = if total > MAX_POINTS {
-                format!("{} against {}: a random sample of {} of {total} specs (seed {})", output.name, input.name, points.len(), page.seed)
+                format!(
+                    "{} against {}: a random sample of {} of {total} specs (seed {})",
+                    output.name,
+                    input.name,
+                    points.len(),
+                    page.seed
+                )
             } else {
                 format!("{} against {}: all {total} specs with a finite value", output.name, input.name)
             };
@@ -134,12 +164,23 @@ fn failures_section(out: &mut String, page: &Page<'_>) {
     }
     out.push_str("<table class=\"failures\"><tr><th>error</th><th>specs</th><th>e.g. sort_index</th></tr>");
     for group in page.failures {
-        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", escape(&group.message), group.count, group.sort_index);
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&group.message),
+            group.count,
+            group.sort_index
+        );
     }
     out.push_str("</table><div class=\"plots\">");
     for rate in page.failure_rates {
         let svg = svg::histogram(&rate.edges, &rate.rates, &rate.input, "failure rate");
-        figure(out, &format!("failure rate {}", rate.input), &svg, &format!("share of specs that failed, across {}", rate.input));
+        figure(
+            out,
+            &format!("failure rate {}", rate.input),
+            &svg,
+            &format!("share of specs that failed, across {}", rate.input),
+        );
     }
     out.push_str("</div>");
 }
@@ -165,7 +206,15 @@ fn sensitivity_section(out: &mut String, sensitivity: &Sensitivity, design_input
                             ],
                             "Sobol' index",
                         );
-                        figure(out, &format!("sobol {output}"), &svg, &format!("{output}: {} blocks used, {} dropped for failed specs", s.blocks_used, s.blocks_dropped));
+                        figure(
+                            out,
+                            &format!("sobol {output}"),
+                            &svg,
+                            &format!(
+                                "{output}: {} blocks used, {} dropped for failed specs",
+                                s.blocks_used, s.blocks_dropped
+                            ),
+                        );
                     }
                     Err(error) => {
                         let _ = write!(out, "<p class=\"note\">{}: {}</p>", escape(output), escape(&error.to_string()));
@@ -183,12 +232,25 @@ fn sensitivity_section(out: &mut String, sensitivity: &Sensitivity, design_input
                         let svg = svg::bars(
                             &names,
                             &[
-                                Series { name: "μ*", values: &m.mu_star, whiskers: Some(&m.mu_star_conf), colour: "#4a7ab5" },
+                                Series {
+                                    name: "μ*",
+                                    values: &m.mu_star,
+                                    whiskers: Some(&m.mu_star_conf),
+                                    colour: "#4a7ab5",
+                                },
                                 Series { name: "σ", values: &m.sigma, whiskers: None, colour: "#d9813b" },
                             ],
                             "elementary effect",
                         );
-                        figure(out, &format!("morris {output}"), &svg, &format!("{output}: {} trajectories used, {} dropped for failed specs", m.trajectories_used, m.trajectories_dropped));
+                        figure(
+                            out,
+                            &format!("morris {output}"),
+                            &svg,
+                            &format!(
+                                "{output}: {} trajectories used, {} dropped for failed specs",
+                                m.trajectories_used, m.trajectories_dropped
+                            ),
+                        );
                     }
                     Err(error) => {
                         let _ = write!(out, "<p class=\"note\">{}: {}</p>", escape(output), escape(&error.to_string()));

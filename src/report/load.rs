@@ -91,9 +91,9 @@ fn index_columns(pandas: Option<&str>) -> Vec<String> {
     pandas
         .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
         .and_then(|meta| {
-            meta.get("index_columns")?.as_array().map(|names| {
-                names.iter().filter_map(|name| name.as_str().map(str::to_owned)).collect::<Vec<String>>()
-            })
+            meta.get("index_columns")?
+                .as_array()
+                .map(|names| names.iter().filter_map(|name| name.as_str().map(str::to_owned)).collect::<Vec<String>>())
         })
         .unwrap_or_default()
 }
@@ -102,7 +102,13 @@ fn is_numeric(data_type: &DataType) -> bool {
     data_type.is_integer() || data_type.is_floating()
 }
 
-fn add_batch(tables: &mut RunTables, batch: &RecordBatch, index: &[String], scalars: bool, uri: &str) -> Result<(), Error> {
+fn add_batch(
+    tables: &mut RunTables,
+    batch: &RecordBatch,
+    index: &[String],
+    scalars: bool,
+    uri: &str,
+) -> Result<(), Error> {
     let n = tables.failed.len();
     let corrupt = |reason: String| Error::Document { document: uri.to_owned(), reason };
     let sort_index = batch

@@ -56,7 +56,12 @@ fn frame(out: &mut String, kind: &str, x: Scale, y: Scale, x_label: &str, y_labe
         r##"<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">"##
     );
     let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
-    let _ = write!(out, r##"<rect class="area" x="{x0}" y="{y1}" width="{}" height="{}" fill="#fafafa"/>"##, x1 - x0, y0 - y1);
+    let _ = write!(
+        out,
+        r##"<rect class="area" x="{x0}" y="{y1}" width="{}" height="{}" fill="#fafafa"/>"##,
+        x1 - x0,
+        y0 - y1
+    );
     for i in 0..=4 {
         let t = f64::from(i) / 4.0;
         let value = y.low + t * (y.high - y.low);
@@ -129,7 +134,12 @@ pub(crate) fn scatter(points: &[(f64, f64)], x_label: &str, y_label: &str) -> St
     let y = Scale::new(yl, yh, HEIGHT - BOTTOM - 4.0, TOP + 4.0);
     frame(&mut out, "scatter", x, y, x_label, y_label, true);
     for &(a, b) in finite() {
-        let _ = write!(out, r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="1.6" fill="#4a7ab5" fill-opacity="0.45"/>"##, x.at(a), y.at(b));
+        let _ = write!(
+            out,
+            r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="1.6" fill="#4a7ab5" fill-opacity="0.45"/>"##,
+            x.at(a),
+            y.at(b)
+        );
     }
     out.push_str("</svg>");
     out
@@ -223,8 +233,8 @@ mod tests {
 
     #[test]
     fn numbers_have_at_most_four_significant_digits() {
-        assert_eq!(number(3.14159), "3.142");
-        assert_eq!(number(1234.5), "1235");
+        assert_eq!(number(1.23456), "1.235");
+        assert_eq!(number(1234.6), "1235");
         assert_eq!(number(0.5), "0.5");
         assert_eq!(number(0.0), "0");
         assert_eq!(number(1.0e-7), "1.000e-7");

@@ -100,7 +100,8 @@ pub(crate) fn summary(outputs: &[OutputStats]) -> Result<Vec<u8>, Error> {
 
 /// `histograms.pq`: the bins of every output's histogram.
 pub(crate) fn histograms(outputs: &[OutputStats]) -> Result<Vec<u8>, Error> {
-    let (mut output, mut bin, mut low, mut high, mut count) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut output, mut bin, mut low, mut high, mut count) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in outputs {
         for (i, &c) in o.histogram.counts.iter().enumerate() {
             output.push(o.name.clone());

@@ -17,7 +17,8 @@ impl Histogram {
     pub fn of(values: &[f64], bins: usize) -> Histogram {
         let bins = bins.max(1);
         let finite = || values.iter().copied().filter(|v| v.is_finite());
-        let (mut low, mut high) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (mut low, mut high) =
+            finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if low > high {
             (low, high) = (0.0, 1.0);
         } else if low == high {

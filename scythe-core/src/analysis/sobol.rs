@@ -96,7 +96,8 @@ struct Block {
 fn estimate(rows: &[Block], picks: &[usize], dims: usize) -> Option<(Vec<f64>, Vec<f64>)> {
     let n = picks.len() as f64;
     let mean = picks.iter().map(|&i| rows[i].a + rows[i].b).sum::<f64>() / (2.0 * n);
-    let variance = picks.iter().map(|&i| (rows[i].a - mean).powi(2) + (rows[i].b - mean).powi(2)).sum::<f64>() / (2.0 * n);
+    let variance =
+        picks.iter().map(|&i| (rows[i].a - mean).powi(2) + (rows[i].b - mean).powi(2)).sum::<f64>() / (2.0 * n);
     if variance <= 0.0 || !variance.is_finite() {
         return None;
     }
