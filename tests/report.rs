@@ -1,7 +1,8 @@
 //! `report` through the real binary (`examples/ishigami.rs`): Sobol' indices of the Ishigami
 //! function within the issue's ±0.03 at N = 4096 (design → scatter → report →
 //! `sensitivity.pq`), Morris effects of a linear function with failed trajectories dropped, a
-//! plain sentence for designs without an analysis; when `SCYTHE_PYTHON` is set, the tables
+//! plain sentence for designs without an analysis, a run in an S3 bucket (in-process s3s server)
+//! reported into the bucket; when `SCYTHE_PYTHON` is set, the tables
 //! against pandas, numpy and SALib (`tests/python/report_check.py`); when `chromium` is
 //! installed, the page drawn in headless Chromium.
 
@@ -174,4 +175,46 @@ fn the_report_is_drawn_in_headless_chromium() {
     let png = std::fs::read(&shot).unwrap();
     // A blank 1400×2400 page compresses to a few kB; drawn charts and text take far more.
     assert!(png.starts_with(b"\x89PNG") && png.len() > 30_000, "screenshot of {} bytes", png.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_a_bucket_gets_its_report_in_the_bucket_beside_final() {
+    use support::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3")).await;
+    server.create_bucket("bucket");
+    let endpoint = server.endpoint();
+    let work = dir.path().to_path_buf();
+    let run = move |args: &'static [&'static str]| {
+        let (endpoint, work) = (endpoint.clone(), work.clone());
+        tokio::task::spawn_blocking(move || {
+            support::bin::embedded("ishigami")
+                .args(["--storage", "s3://bucket/runs"])
+                .args(args)
+                .current_dir(work)
+                .env("AWS_ENDPOINT", endpoint)
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ALLOW_HTTP", "true")
+                .output()
+                .unwrap()
+        })
+    };
+    ok(run(&["scatter", "ishigami", "--design", "saltelli", "-n", "64"]).await.unwrap());
+    let text = ok(run(&["report", "ishigami/latest", "--open"]).await.unwrap());
+    assert!(text.contains("s3://bucket/runs/ishigami/v1.0.0/") && text.contains("report/index.html"), "{text}");
+    assert!(text.contains("the report is in a bucket"), "--open on a bucket says where it is: {text}");
+    // s3s-fs keeps objects as files under <root>/<bucket>/<key>.
+    let version = dir.path().join("s3/bucket/runs/ishigami/v1.0.0");
+    let run_dir = std::fs::read_dir(&version).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    for name in ["index.html", "sensitivity.pq", "summary.pq", "histograms.pq"] {
+        assert!(run_dir.join("report").join(name).exists(), "report/{name} in the bucket");
+    }
+    let finals: Vec<String> = std::fs::read_dir(run_dir.join("final"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".pq"))
+        .collect();
+    assert_eq!(finals.len(), 2, "final/ holds only the gathered tables: {finals:?}");
 }
