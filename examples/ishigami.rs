@@ -4,7 +4,8 @@
 //!
 //! `cargo run --example ishigami -- scatter ishigami --design saltelli -n 1024`.
 //! Experiment `mixed` has an integer, an enum, a bool, a nested struct, an `Option` and a
-//! string, for the design tests (`tests/design.rs`).
+//! string, for the design tests (`tests/design.rs`). Experiment `linear` has known Morris
+//! effects, for the report tests (`tests/report.rs`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,30 @@ fn mixed(input: MixedInput) -> MixedOutput {
     MixedOutput { score: f64::from(input.floors) * input.wall.r_value + basement + input.shading.unwrap_or(0.0) }
 }
 
+/// The inputs of `linear`, each on [0, 1].
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct LinearInput {
+    /// Strongest input.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    a: f64,
+    /// Middle input (negative effect).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    b: f64,
+    /// Weakest input.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    c: f64,
+}
+
+/// `linear`: `y = 4a − 2b + 0.5c`, whose Morris effects are exactly the coefficients
+/// (μ* = 4, 2, 0.5; σ = 0), for the Morris test of `report` (`tests/report.rs`). It fails on
+/// the corner `a = b = c = 1`, so some trajectories are dropped.
+#[scythe::experiment]
+fn linear(input: LinearInput) -> anyhow::Result<IshigamiOutput> {
+    let LinearInput { a, b, c } = input;
+    anyhow::ensure!(a.min(b).min(c) < 1.0, "the corner (1, 1, 1) is out of the model's domain");
+    Ok(IshigamiOutput { y: 4.0 * a - 2.0 * b + 0.5 * c })
+}
+
 fn main() -> std::process::ExitCode {
-    scythe::App::new().experiment::<ishigami>().experiment::<mixed>().run()
+    scythe::App::new().experiment::<ishigami>().experiment::<mixed>().experiment::<linear>().run()
 }

@@ -9,6 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One clean build, no incremental caches: they only help edit-compile loops and take ~8 GiB.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -31,6 +33,9 @@ if ! "$tool_venv/bin/python" -c 'import importlib.metadata as m, sys; [m.version
   "$tool_venv/bin/pip" install --quiet --disable-pip-version-check "${tool_packages[@]}"
 fi
 export SCYTHE_PYTHON_TOOL="$tool_venv/bin/python"
+
+step "Debian's chromium (tests/report.rs draws the report in headless Chromium)"
+command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 step "a real Hatchet engine on loopback (for scythe-hatchet's integration test)"
 bash "$root/scripts/hatchet-engine.sh" install

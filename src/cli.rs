@@ -208,6 +208,20 @@ enum Command {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// Write a run's report: a self-contained index.html (histograms and statistics of each
+    /// output, inputs against outputs, failures, Sobol' or Morris sensitivity indices when the
+    /// run's design allows) and its tables (sensitivity.pq, summary.pq, histograms.pq), into
+    /// `<run>/report/` of the store or a local folder.
+    Report {
+        /// The run.
+        run: String,
+        /// Write the report to this local folder instead of the run's `report/` folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Open index.html with xdg-open afterwards (else print where it is).
+        #[arg(long)]
+        open: bool,
+    },
     /// Print an experiment's input/output JSON Schema (experiment_io_spec.yml).
     Schema {
         /// The experiment's name.
@@ -551,6 +565,20 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 let target = folder.join(&name);
                 store.download_file(meta.location.as_ref(), &target).await?;
                 say!("{}", target.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run, out, open } => {
+            let id = find_run(&store, &run).await?;
+            let written = crate::report::write(&store, &id, out.as_deref()).await?;
+            for file in &written.files {
+                say!("wrote      {file}");
+            }
+            for note in &written.notes {
+                say!("{note}");
+            }
+            if open {
+                say!("{}", crate::report::open(&written));
             }
             Ok(ExitCode::SUCCESS)
         }

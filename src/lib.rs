@@ -47,6 +47,7 @@ mod parts;
 mod progress;
 mod provenance;
 mod registry;
+mod report;
 mod reuse;
 mod runner;
 mod scythe;

@@ -5,6 +5,7 @@
 //! run versions and the run-folder layout, the schemas derived from the input and output types,
 //! and spec validation. It performs no network or storage I/O.
 
+pub mod analysis;
 pub mod design;
 mod experiment;
 mod file_ref;
