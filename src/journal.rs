@@ -51,19 +51,6 @@ impl Marker {
         (start < end).then_some(Marker::Range(start..end))
     }
 
-    /// Parses a name found in the journal's folder. A local folder writes each object to
-    /// `<name>#<n>` and renames it into place, so a process that died in between leaves that
-    /// staging file: it stands for the range it was about to mark, and a staged crash marker is
-    /// no crash record (the spec had not started), only a range of one spec.
-    pub(crate) fn parse_listed(name: &str) -> Option<Marker> {
-        match name.rsplit_once('#') {
-            Some((marker, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(Marker::Range(Marker::parse(marker)?.range()))
-            }
-            _ => Marker::parse(name),
-        }
-    }
-
     /// The sort indexes the marker is about.
     fn range(&self) -> Range<u64> {
         match self {
@@ -216,7 +203,7 @@ impl Journal {
             .into_iter()
             .filter_map(|meta| {
                 let name = meta.location.filename()?.to_owned();
-                Marker::parse_listed(&name).map(|marker| (name, marker))
+                Marker::parse(&name).map(|marker| (name, marker))
             })
             .collect();
         if markers.is_empty() {
@@ -256,24 +243,6 @@ mod tests {
 
     fn named(markers: &[Marker]) -> Vec<(String, Marker)> {
         markers.iter().map(|m| (m.name(), m.clone())).collect()
-    }
-
-    #[test]
-    fn staging_files_of_a_dead_writer_stand_for_their_range() {
-        assert_eq!(Marker::parse_listed("0000000114-0000000120#1"), Some(Marker::Range(114..120)));
-        assert_eq!(Marker::parse_listed("0000000007.crash1#3"), Some(Marker::Range(7..8)));
-        assert_eq!(Marker::parse_listed("0000000007.crash1"), Some(Marker::Solo { sort_index: 7, crash: 1 }));
-        for junk in ["0000000114-0000000120#", "0000000114-0000000120#x", "#1", "notes#1"] {
-            assert_eq!(Marker::parse_listed(junk), None, "{junk}");
-        }
-        // Covered by results: stale, deleted by its own name.
-        let staged = [("0000000114-0000000120#1".to_owned(), Marker::Range(114..120))];
-        assert_eq!(recover(&staged, &[0..100], &(0..200)).stale, vec!["0000000114-0000000120#1".to_owned()]);
-        // Not covered: the chunk was starting when the process died, so its specs are suspects.
-        let recovery = recover(&staged, &[110..200], &(0..200));
-        assert_eq!(recovery.suspects.len(), 1);
-        assert_eq!(recovery.suspects[0].range, 114..120);
-        assert!(recovery.crashes.is_empty());
     }
 
     #[test]
