@@ -13,6 +13,8 @@ trap 'rm -rf "$work"; bash "$root/scripts/seaweedfs.sh" stop' EXIT
 bash "$root/scripts/seaweedfs.sh" start
 eval "$(bash "$root/scripts/seaweedfs.sh" env)"
 export SCYTHE_CACHE_DIR="$work/cache"
+# The Python tool's venv (scripts/test.sh installs it), also the one with boto3.
+tool_python="${SCYTHE_PYTHON_TOOL:-$cache/venv-python-tool/bin/python}"
 prefix="e2e-$(date +%s)-$$"
 storage="s3://$SCYTHE_S3_BUCKET/$prefix"
 
@@ -43,8 +45,28 @@ grep -q "complete" "$work/runs.txt"
 first=$!
 "$bin" --storage "$storage" scatter simulate --sample 5 --seed 2 --version keep > "$work/b.txt"
 wait "$first"
-"${SCYTHE_PYTHON_TOOL:-$cache/venv-python-tool/bin/python}" "$root/tests/python/python_tool_reads_run.py" \
+"$tool_python" "$root/tests/python/python_tool_reads_run.py" \
   "$SCYTHE_S3_BUCKET" "$prefix" simulate 3 5
+# The worker cache revalidates before reuse: an input object overwritten on the S3 server (same
+# key, same length) is fetched again, by the read_input example (built by `cargo test`).
+reader="$CARGO_TARGET_DIR/debug/examples/read_input"
+[ -x "$reader" ] || cargo build --quiet --example read_input
+note="s3://$SCYTHE_S3_BUCKET/$prefix/inputs/note.txt"
+printf 'file\n%s\n' "$note" > "$work/note.csv"
+read_note() {
+  AWS_ENDPOINT_URL="$AWS_ENDPOINT" "$tool_python" -c 'import boto3, sys
+boto3.client("s3").put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=sys.argv[3].encode())' \
+    "$SCYTHE_S3_BUCKET" "$prefix/inputs/note.txt" "$1"
+  "$reader" --storage "$storage" scatter read_input --specs "$work/note.csv" > /dev/null
+  rm -rf "$work/note"
+  "$reader" --storage "$storage" results read_input/latest --out "$work/note" > /dev/null
+  "$python" -c 'import glob, sys, pandas as pd
+text = pd.read_parquet(glob.glob(sys.argv[1] + "/**/scalars.pq", recursive=True)[0])["text"].tolist()
+assert text == [sys.argv[2]], (text, sys.argv[2])' "$work/note" "$1"
+}
+read_note "version 1"
+read_note "version 2"
+echo "e2e-s3: an object overwritten on the server was fetched again"
 # Inputs reached the workers through the cache, keyed by scheme and bucket.
 test -n "$(find "$work/cache/s3/$SCYTHE_S3_BUCKET" -name '*.csv' -print -quit)"
 echo "e2e-s3: ok"

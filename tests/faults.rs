@@ -80,10 +80,18 @@ fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {
         .collect()
 }
 
-/// Markers of specs in flight left in the run folder.
+/// Markers of specs in flight left in the run folder. A local folder writes each object to
+/// `<name>#<n>` first and renames it into place; a process killed in between leaves that staging
+/// file, which every reader skips (object_store does not list it), so it is no marker.
 fn leftover_markers(folder: &Path) -> Vec<PathBuf> {
+    let staging = |path: &PathBuf| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.rsplit_once('#'))
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     match std::fs::read_dir(folder.join("results/inflight")) {
-        Ok(entries) => entries.map(|entry| entry.expect("entry").path()).collect(),
+        Ok(entries) => entries.map(|entry| entry.expect("entry").path()).filter(|path| !staging(path)).collect(),
         Err(_) => Vec::new(),
     }
 }
