@@ -62,6 +62,8 @@ pub struct RunInfo {
 /// The experiments with runs in `store`.
 pub async fn experiments(store: &Store) -> Result<Vec<String>, Error> {
     let mut names = store.list_dirs(store.prefix()).await?;
+    // `.scythe-cache` (the result cache's index) and other hidden folders hold no runs.
+    names.retain(|name| !name.starts_with('.'));
     names.sort();
     Ok(names)
 }

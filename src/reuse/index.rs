@@ -1,4 +1,4 @@
-//! The cache index, in the store under the experiment: `<experiment>/.cache/<pp>/<run>.pq`,
+//! The cache index, in the store: `.scythe-cache/<experiment>/<pp>/<run>.pq`,
 //! where `<pp>` is the first two hex digits of the key (256 shards) and each run writes its own
 //! file per shard, holding `(key, run, sort_index)` for the specs it ran successfully.
 //!
@@ -34,9 +34,13 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-/// `<prefix>/<experiment>/.cache`.
+/// `<prefix>/.scythe-cache/<experiment>`: outside the experiment's folder, whose every
+/// subfolder the Python tool parses as a version.
+/// The folder at the store's root that holds the cache index of every experiment.
+pub(crate) const CACHE_DIR: &str = ".scythe-cache";
+
 fn index_dir(prefix: &str, experiment: &str) -> String {
-    format!("{}/.cache", RunLayout::experiment_dir(prefix, experiment))
+    RunLayout::experiment_dir(&RunLayout::experiment_dir(prefix, CACHE_DIR), experiment)
 }
 
 fn shard_of(key: &str) -> &str {
