@@ -150,33 +150,13 @@ fn mirror(status: std::process::ExitStatus) -> ExitCode {
 /// Runs the command line `args` in a child process until it finishes, restarting it on the
 /// same run when it dies; returns the exit code of the child that finished.
 pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCode, Error> {
-    let exe = std::env::current_exe().map_err(Error::io("locating this program to run its worker process"))?;
-    let status_file = tempfile::Builder::new()
-        .prefix("scythe-supervisor-")
-        .tempfile()
-        .map_err(Error::io("creating the supervisor's status file"))?;
-    let status_path: PathBuf = status_file.path().into();
-    let stopping = Arc::new(AtomicBool::new(false));
-    let child_pid = Arc::new(AtomicU32::new(0));
-    let forward = tokio::spawn(forward_signals(Arc::clone(&stopping), Arc::clone(&child_pid)));
+    let supervisor = Supervisor::start()?;
     let mut resume: Option<RunId> = None;
     let mut last_evidence: Option<u64> = None;
     let (mut stalled, mut restarts) = (0u32, 0u32);
-    let result = loop {
-        std::fs::write(&status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
-        let mut command = std::process::Command::new(&exe);
-        command.args(args.iter().skip(1)).env(STATUS_ENV, &status_path).env(PARENT_ENV, std::process::id().to_string());
-        if let Some(run) = &resume {
-            command.env(RESUME_ENV, run.to_string());
-        }
-        let mut child = command.spawn().map_err(Error::io("starting the worker process"))?;
-        child_pid.store(child.id(), Ordering::Release);
-        let exit = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .map_err(|error| Error::Io { context: "waiting for the worker process".to_owned(), source: error.into() })?
-            .map_err(Error::io("waiting for the worker process"))?;
-        child_pid.store(0, Ordering::Release);
-        let status = Status::parse(&std::fs::read_to_string(&status_path).unwrap_or_default());
+    loop {
+        let resume_env = resume.as_ref().map(|run| (RESUME_ENV, run.to_string()));
+        let (exit, status) = supervisor.run_child(args, resume_env).await?;
         if status.done {
             break Ok(mirror(exit));
         }
@@ -185,7 +165,7 @@ pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCo
             eprintln!("error: the worker process died ({how}) before it started on a run");
             break Ok(mirror(exit));
         };
-        if stopping.load(Ordering::Acquire) {
+        if supervisor.stopping() {
             eprintln!("error: the worker process died ({how}) while stopping; `resume {run}` runs the remaining specs");
             break Ok(mirror(exit));
         }
@@ -211,9 +191,7 @@ pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCo
              (restart {restarts})"
         );
         resume = Some(run);
-    };
-    forward.abort();
-    result
+    }
 }
 
 /// Runs the Hatchet `worker` command line `args` in a child process and starts it again
@@ -223,33 +201,12 @@ pub(crate) async fn supervise(args: &[OsString], store: &Store) -> Result<ExitCo
 /// spec that kills the process ends as a `crashed` failure after `retries + 1` crashes. Quick
 /// deaths in a row wait longer and longer (up to 30 s) before the next start.
 pub(crate) async fn supervise_worker(args: &[OsString]) -> Result<ExitCode, Error> {
-    let exe = std::env::current_exe().map_err(Error::io("locating this program to run its worker process"))?;
-    let status_file = tempfile::Builder::new()
-        .prefix("scythe-supervisor-")
-        .tempfile()
-        .map_err(Error::io("creating the supervisor's status file"))?;
-    let status_path: PathBuf = status_file.path().into();
-    let stopping = Arc::new(AtomicBool::new(false));
-    let child_pid = Arc::new(AtomicU32::new(0));
-    let forward = tokio::spawn(forward_signals(Arc::clone(&stopping), Arc::clone(&child_pid)));
+    let supervisor = Supervisor::start()?;
     let mut quick_deaths = 0u32;
-    let result = loop {
-        std::fs::write(&status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
+    loop {
         let started = std::time::Instant::now();
-        let mut child = std::process::Command::new(&exe)
-            .args(args.iter().skip(1))
-            .env(STATUS_ENV, &status_path)
-            .env(PARENT_ENV, std::process::id().to_string())
-            .spawn()
-            .map_err(Error::io("starting the worker process"))?;
-        child_pid.store(child.id(), Ordering::Release);
-        let exit = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .map_err(|error| Error::Io { context: "waiting for the worker process".to_owned(), source: error.into() })?
-            .map_err(Error::io("waiting for the worker process"))?;
-        child_pid.store(0, Ordering::Release);
-        let status = Status::parse(&std::fs::read_to_string(&status_path).unwrap_or_default());
-        if status.done || stopping.load(Ordering::Acquire) {
+        let (exit, status) = supervisor.run_child(args, None).await?;
+        if status.done || supervisor.stopping() {
             break Ok(mirror(exit));
         }
         quick_deaths = if started.elapsed() < QUICK_DEATH { quick_deaths + 1 } else { 0 };
@@ -261,12 +218,70 @@ pub(crate) async fn supervise_worker(args: &[OsString]) -> Result<ExitCode, Erro
             pause.as_secs()
         );
         tokio::time::sleep(pause).await;
-        if stopping.load(Ordering::Acquire) {
+        if supervisor.stopping() {
             break Ok(mirror(exit));
         }
-    };
-    forward.abort();
-    result
+    }
+}
+
+/// What both supervisors share: this program's path, the child's status file, and the
+/// forwarding of Ctrl-C/SIGTERM to the running child (stopped when the supervisor is dropped).
+struct Supervisor {
+    exe: PathBuf,
+    status_file: tempfile::NamedTempFile,
+    stopping: Arc<AtomicBool>,
+    child_pid: Arc<AtomicU32>,
+    forward: tokio::task::JoinHandle<()>,
+}
+
+impl Supervisor {
+    fn start() -> Result<Self, Error> {
+        let exe = std::env::current_exe().map_err(Error::io("locating this program to run its worker process"))?;
+        let status_file = tempfile::Builder::new()
+            .prefix("scythe-supervisor-")
+            .tempfile()
+            .map_err(Error::io("creating the supervisor's status file"))?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let child_pid = Arc::new(AtomicU32::new(0));
+        let forward = tokio::spawn(forward_signals(Arc::clone(&stopping), Arc::clone(&child_pid)));
+        Ok(Self { exe, status_file, stopping, child_pid, forward })
+    }
+
+    /// Whether Ctrl-C or SIGTERM asked to stop.
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Runs this program with `args` (and `env`, if any) in a child process bound to this one,
+    /// and returns how it ended and what its status file says.
+    async fn run_child(
+        &self,
+        args: &[OsString],
+        env: Option<(&str, String)>,
+    ) -> Result<(std::process::ExitStatus, Status), Error> {
+        let status_path = self.status_file.path();
+        std::fs::write(status_path, "").map_err(Error::io("resetting the supervisor's status file"))?;
+        let mut command = std::process::Command::new(&self.exe);
+        command.args(args.iter().skip(1)).env(STATUS_ENV, status_path).env(PARENT_ENV, std::process::id().to_string());
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().map_err(Error::io("starting the worker process"))?;
+        self.child_pid.store(child.id(), Ordering::Release);
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .map_err(|error| Error::Io { context: "waiting for the worker process".to_owned(), source: error.into() })?
+            .map_err(Error::io("waiting for the worker process"))?;
+        self.child_pid.store(0, Ordering::Release);
+        let status = Status::parse(&std::fs::read_to_string(status_path).unwrap_or_default());
+        Ok((exit, status))
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.forward.abort();
+    }
 }
 
 /// Ctrl-C and SIGTERM: the child is told to stop (SIGINT: it finishes the specs in flight and
