@@ -4,7 +4,6 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use scythe_core::VersionStrategy;
@@ -280,6 +279,27 @@ impl Command {
     }
 }
 
+/// How a scatter on Hatchet cuts the run into tasks, and whether it waits for them.
+#[cfg_attr(not(feature = "hatchet"), allow(dead_code, reason = "only the Hatchet commands read it"))]
+struct HatchetTasks {
+    /// Wait for the run to finish and print its summary.
+    wait: bool,
+    /// Specs per leaf task.
+    batch: Option<u32>,
+    /// Most children per scatter task.
+    fanout: Option<u64>,
+}
+
+/// The commands that need a Hatchet engine, compiled with the `hatchet` feature.
+#[cfg(feature = "hatchet")]
+#[path = "cli/hatchet.rs"]
+mod hatchet;
+
+/// Without the `hatchet` feature, the Hatchet commands say how to get it.
+#[cfg(not(feature = "hatchet"))]
+#[path = "cli/no_hatchet.rs"]
+mod hatchet;
+
 /// The folder of a local store that does not exist yet (opening the store creates it).
 fn missing_local_root(url: Option<&str>) -> Option<PathBuf> {
     let url = url.map_or_else(|| StorageSettings::from_env().url, str::to_owned);
@@ -365,12 +385,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             );
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Worker => {
-            let settings = crate::hatchet::WorkerSettings::from_env()?;
-            let scythe = Scythe::new(store).with_engine(crate::hatchet::leaf_engine(&EngineSettings::from_env()?));
-            crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Worker => hatchet::worker(&app, store).await,
         Command::Scatter { run: new, engine: choice, workers, batch, fanout, dry_run: true, .. } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
@@ -385,7 +400,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             say!("version    {version} ({})", new.version);
             say!("storage    {}", store.uri(store.prefix()));
             if choice.is_hatchet() {
-                let plan = crate::hatchet::Plan::new(valid.rows, batch.or(registered.config().batch), fanout);
+                let plan = hatchet::plan(valid.rows, batch.or(registered.config().batch), fanout)?;
                 say!("engine     hatchet, tasks {plan}");
             } else {
                 say!("engine     embedded, {} worker threads", engine(workers)?.workers);
@@ -414,54 +429,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         // Handled before the store is opened (a design touches no storage).
         Command::Design { .. } => Ok(ExitCode::SUCCESS),
         Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
-            let registered = app.find(&new.experiment)?;
-            let specs = choose_specs(&app, &new)?;
-            // Connect first: a wrong token or engine must not use up a version.
-            let (client, engine_version) = crate::hatchet::connect().await?;
-            let scythe = Scythe::new(store.clone());
-            let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
-            let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
-            let plan = crate::hatchet::Plan::new(n_specs, batch.or(registered.config().batch), fanout);
-            let root = crate::hatchet::trigger(&client, &run, &plan).await?;
-            say!("run        {run}");
-            say!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
-            say!("hatchet    {} (engine {engine_version})", root.as_str());
-            say!("tasks      {plan}");
-            if !wait {
-                say!("note       running on Hatchet workers: `status {run}` shows progress");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let started = std::time::Instant::now();
-            let progress = crate::progress::Progress::new(n_specs, std::io::stderr().is_terminal());
-            let waiting = crate::hatchet::wait(&client, root);
-            tokio::pin!(waiting);
-            let output = loop {
-                tokio::select! {
-                    output = &mut waiting => break output,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
-                        if let Ok(done) = catalog::progress(&store, &run).await {
-                            progress.set(done, 0);
-                        }
-                    }
-                }
-            };
-            progress.finish();
-            let output = output?;
-            say!(
-                "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
-                output.succeeded,
-                output.failed,
-                output.missing,
-                started.elapsed()
-            );
-            if output.failed > 0 {
-                let layout = RunLayout::new(store.prefix(), run.clone());
-                let groups =
-                    crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
-                crate::summary::write_failure_groups(&mut std::io::stdout().lock(), output.failed, &groups)
-                    .map_err(Error::io("writing to standard output"))?;
-            }
-            Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
+            hatchet::scatter(&app, store, &new, &outcome, HatchetTasks { wait, batch, fanout }).await
         }
         Command::Scatter { run: new, outcome, workers, .. } => {
             let registered = app.find(&new.experiment)?;
@@ -638,7 +606,9 @@ enum EngineChoice {
 impl EngineChoice {
     fn is_hatchet(self) -> bool {
         match self {
-            EngineChoice::Auto => std::env::var_os("HATCHET_CLIENT_TOKEN").is_some_and(|t| !t.is_empty()),
+            EngineChoice::Auto => {
+                cfg!(feature = "hatchet") && std::env::var_os("HATCHET_CLIENT_TOKEN").is_some_and(|t| !t.is_empty())
+            }
             EngineChoice::Embedded => false,
             EngineChoice::Hatchet => true,
         }

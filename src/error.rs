@@ -96,6 +96,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A feature this program was compiled without.
+    #[error(
+        "this program was built without the `{feature}` feature of scythe, needed for {what}; add it to \
+         your Cargo.toml: scythe = {{ version = \"0.1\", features = [\"{feature}\"] }}"
+    )]
+    NotBuiltIn {
+        /// The Cargo feature, e.g. `hatchet`.
+        feature: &'static str,
+        /// What needs it.
+        what: &'static str,
+    },
     /// The Hatchet engine refused or failed a request (the message never holds the token).
     #[error("hatchet: {0}")]
     Hatchet(String),

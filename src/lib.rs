@@ -37,8 +37,10 @@ mod cli;
 mod design;
 mod embedded;
 mod error;
+#[cfg(feature = "hatchet")]
 mod fanout;
 mod gather;
+#[cfg(feature = "hatchet")]
 mod hatchet;
 mod journal;
 mod lease;

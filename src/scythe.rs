@@ -293,6 +293,7 @@ impl Scythe {
 
     /// Records every spec of `rows` that has no result as failed with `reason` (a leaf task
     /// that failed for good on a distributed run), so nothing is dropped silently.
+    #[cfg(feature = "hatchet")]
     pub(crate) async fn record_lost(
         &self,
         experiment: Arc<dyn Registered>,

@@ -11,7 +11,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
-use crate::backends::{DEFAULT_RETRY_WINDOW, open_backend, retry_config};
+use crate::backends::{DEFAULT_RETRY_WINDOW, open_backend};
 use crate::error::{Access, StoreError};
 use crate::location::StoreLocation;
 
@@ -76,7 +76,7 @@ impl Store {
         retry_window: Duration,
     ) -> Result<Self, StoreError> {
         let options = options.into_iter().map(|(key, value)| (key.as_ref().to_owned(), value.into())).collect();
-        let (inner, location) = open_backend(location, options, retry_config(retry_window))?;
+        let (inner, location) = open_backend(location, options, retry_window)?;
         Ok(Self { inner, location, prefix: prefix.into().trim_matches('/').to_owned() })
     }
 
