@@ -102,7 +102,7 @@ pub(crate) async fn record(
     code: &str,
     mut entries: Vec<Recorded>,
 ) -> Result<(), Error> {
-    entries.sort_unstable_by(|a, b| (a.keys.spec, a.sort_index).cmp(&(b.keys.spec, b.sort_index)));
+    entries.sort_unstable_by_key(|e| (e.keys.spec, e.sort_index));
     let run = layout.run();
     let file = format!("{}_{}.pq", run.version(), run.folder_name());
     let dir = index_dir(layout.prefix(), run.experiment());
