@@ -3,7 +3,8 @@
 //! specs ran and which were reused.
 //!
 //! `cargo run --example counted -- scatter counted --specs specs.csv` with columns
-//! `x,file,fail`.
+//! `x,file,fail`; with `COUNTED_CODE=2` the same experiment has other code (a new
+//! `cache_version`).
 
 use std::io::Write as _;
 
@@ -45,6 +46,16 @@ fn counted(input: CountedInput) -> anyhow::Result<CountedOutput> {
     Ok(CountedOutput { y: 2.0 * input.x, file_bytes: std::fs::metadata(path)?.len() })
 }
 
+/// The same experiment after a code change, as a re-run sees it: another `cache_version`, so
+/// another code fingerprint. `COUNTED_CODE=2` registers it instead of `counted`.
+#[scythe::experiment(name = "counted", cache_version = "2")]
+fn counted_v2(input: CountedInput) -> anyhow::Result<CountedOutput> {
+    counted(input)
+}
+
 fn main() -> std::process::ExitCode {
+    if std::env::var("COUNTED_CODE").as_deref() == Ok("2") {
+        return scythe::App::new().experiment::<counted_v2>().run();
+    }
     scythe::App::new().experiment::<counted>().run()
 }

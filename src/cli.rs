@@ -48,6 +48,15 @@ struct Outcome {
     allow_failures: bool,
 }
 
+/// What the embedded scatter and resume also print.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Explain {
+    /// Say why specs ran instead of reusing a cached result: a count per reason (no entry,
+    /// code changed, input file changed, failed before, cache disabled, …) and the first 10.
+    #[arg(long)]
+    explain: bool,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     about = "Scatter typed experiments and reap their results as Parquet.",
@@ -100,6 +109,8 @@ enum Command {
         run: NewRun,
         #[command(flatten)]
         outcome: Outcome,
+        #[command(flatten)]
+        explain: Explain,
         /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
         #[arg(long)]
         workers: Option<usize>,
@@ -177,6 +188,8 @@ enum Command {
         retry_failed: bool,
         #[command(flatten)]
         outcome: Outcome,
+        #[command(flatten)]
+        explain: Explain,
         /// Worker threads.
         #[arg(long)]
         workers: Option<usize>,
@@ -431,21 +444,21 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
             hatchet::scatter(&app, store, &new, &outcome, HatchetTasks { wait, batch, fanout }).await
         }
-        Command::Scatter { run: new, outcome, workers, .. } => {
+        Command::Scatter { run: new, outcome, explain, workers, .. } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let version = new.version;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
-            print_report(&report, ReportOf::Scatter)?;
+            print_report(&report, ReportOf::Scatter, explain.explain)?;
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Resume { run, retry_failed, outcome, workers } => {
+        Command::Resume { run, retry_failed, outcome, explain, workers } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
             let scythe = Scythe::new(store).with_engine(engine(workers)?);
             let report = scythe.resume_registered(registered, &id, retry_failed).await?;
-            print_report(&report, ReportOf::Resume)?;
+            print_report(&report, ReportOf::Resume, explain.explain)?;
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
         Command::Gather { run, outcome } => {
@@ -663,9 +676,14 @@ impl std::str::FromStr for Shard {
     }
 }
 
-fn print_report(report: &RunReport, of: ReportOf) -> Result<(), Error> {
-    crate::summary::write_report(&mut std::io::stdout().lock(), report, of)
-        .map_err(Error::io("writing to standard output"))
+fn print_report(report: &RunReport, of: ReportOf, explain: bool) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    crate::summary::write_report(&mut out, report, of).map_err(Error::io("writing to standard output"))?;
+    if explain {
+        crate::summary::write_explanation(&mut out, &report.explanation)
+            .map_err(Error::io("writing to standard output"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -44,12 +44,14 @@ const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
 const CAREFUL_SPAN: Duration = Duration::from_millis(2 * FLUSH_INTERVAL.as_millis() as u64);
 
 /// What an execution did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Execution {
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
     /// Specs not run because their results were copied from the result cache.
     pub(crate) reused: u64,
+    /// Why the others ran.
+    pub(crate) explanation: crate::reuse::Explanation,
     /// Stopped early (Ctrl-C); the remaining specs can be resumed.
     pub(crate) interrupted: bool,
     pub(crate) elapsed: Duration,
@@ -119,12 +121,16 @@ pub(crate) async fn execute(
     let started = Instant::now();
     let cache = FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes).once_per_execution();
     // Suspects of a dead process run first, exactly as recorded: no cached copies then.
-    let (pending, reused) = if settings.reuse_results && recovery.suspects.is_empty() {
+    let (pending, reused, explanation) = if !settings.reuse_results {
+        let explanation = crate::reuse::Explanation::all(&pending, crate::reuse::RanBecause::CacheDisabled);
+        (pending, 0, explanation)
+    } else if !recovery.suspects.is_empty() {
+        let explanation = crate::reuse::Explanation::all(&pending, crate::reuse::RanBecause::Recovering);
+        (pending, 0, explanation)
+    } else {
         let prepared =
             crate::reuse::prepare(experiment.as_ref(), &store, &layout, &specs, pending, generation, &cache).await?;
-        (prepared.pending, prepared.reused)
-    } else {
-        (pending, 0)
+        (prepared.pending, prepared.reused, prepared.explanation)
     };
     let total: u64 = pending.iter().map(|r| r.end - r.start).sum();
     let workers = settings.workers.max(1);
@@ -224,6 +230,7 @@ pub(crate) async fn execute(
         succeeded,
         failed,
         reused,
+        explanation,
         interrupted: run.stop.load(Ordering::Relaxed) && succeeded + failed < total,
         elapsed: started.elapsed(),
     })

@@ -101,10 +101,11 @@ pub(crate) async fn gather(
     // A spec that succeeded in any attempt is not also a failure (at-least-once delivery: a
     // leaf recorded as lost may still have finished).
     let mut succeeded = SortIndexSet::new(n_specs);
+    let mut failed = SortIndexSet::new(n_specs);
     for table in table_specs(schema) {
         let role = match table.name.as_str() {
             SCALARS => Role::Record(&mut succeeded),
-            FAILURES => Role::Exclude(&succeeded),
+            FAILURES => Role::Exclude(&succeeded, &mut failed),
             _ => Role::Plain,
         };
         let rows = gather_table(store, layout, &table, &index, specs, role).await?;
@@ -117,7 +118,7 @@ pub(crate) async fn gather(
     }
     summary.missing = n_specs.saturating_sub(summary.succeeded + summary.failed);
     // The final tables hold these results now: the cache index may point at them.
-    crate::reuse::record(store, layout, &|index| succeeded.contains(index)).await?;
+    crate::reuse::record(store, layout, &|index| succeeded.contains(index), &|index| failed.contains(index)).await?;
     Ok(summary)
 }
 
@@ -193,7 +194,10 @@ async fn gather_table(
             let mut batch = keep_from(&batch, covered)?;
             match &mut role {
                 Role::Record(set) => set.insert_all(batch.column(0).as_primitive::<UInt64Type>()),
-                Role::Exclude(set) => batch = set.drop_members(&batch)?,
+                Role::Exclude(set, failed) => {
+                    batch = set.drop_members(&batch)?;
+                    failed.insert_all(batch.column(0).as_primitive::<UInt64Type>());
+                }
                 Role::Plain => {}
             }
             if batch.num_rows() == 0 {
@@ -234,8 +238,9 @@ enum Role<'a> {
     Plain,
     /// Notes them (the successes).
     Record(&'a mut SortIndexSet),
-    /// Drops rows whose sort index is in the set (failures of specs that also succeeded).
-    Exclude(&'a SortIndexSet),
+    /// Drops rows whose sort index is in the first set (failures of specs that also
+    /// succeeded) and notes the others in the second.
+    Exclude(&'a SortIndexSet, &'a mut SortIndexSet),
 }
 
 /// A set of sort indexes below a run's spec count: one bit each.

@@ -62,6 +62,7 @@ pub use app::App;
 pub use cache::CacheError;
 pub use error::Error;
 pub use gather::GatherSummary;
+pub use reuse::{Explanation, RanBecause};
 pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};

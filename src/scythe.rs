@@ -58,6 +58,8 @@ pub struct RunReport {
     /// Specs this call did not run because the result cache had their result (same code,
     /// input values and input file contents); their rows were copied from an earlier run.
     pub reused: u64,
+    /// Why the specs this call ran were not reused (`--explain` prints it).
+    pub explanation: crate::reuse::Explanation,
 }
 
 /// What [`Scythe::work`] did on its rows.
@@ -234,6 +236,7 @@ impl Scythe {
                 succeeded: 0,
                 failed: 0,
                 reused: 0,
+                explanation: Default::default(),
                 interrupted: false,
                 elapsed: Default::default(),
             }
@@ -524,6 +527,7 @@ impl Scythe {
             failure_groups,
             retried,
             reused: execution.reused,
+            explanation: execution.explanation,
         })
     }
 

@@ -199,6 +199,23 @@ pub(crate) fn write_report(out: &mut impl Write, report: &RunReport, of: ReportO
     Ok(())
 }
 
+/// Prints why specs ran (`--explain`): a count per reason, then the first specs.
+pub(crate) fn write_explanation(out: &mut impl Write, explanation: &crate::reuse::Explanation) -> std::io::Result<()> {
+    let ran: u64 = explanation.counts.values().sum();
+    if ran == 0 {
+        writeln!(out, "explain    no spec ran: every result was reused")?;
+        return Ok(());
+    }
+    writeln!(out, "explain    {ran} specs ran:")?;
+    for (reason, count) in &explanation.counts {
+        writeln!(out, "  {count:>9} × {reason}")?;
+    }
+    for (sort_index, reason) in &explanation.examples {
+        writeln!(out, "  sort_index {sort_index}: {reason}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

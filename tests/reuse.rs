@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -57,7 +58,8 @@ impl Bench {
         let log = self.path("executions.log");
         let _ = std::fs::remove_file(&log);
         let mut command = support::bin::embedded("counted");
-        command.env("COUNTED_LOG", &log).env_remove("COUNTED_FIXED").env("SCYTHE_WORKERS", "2");
+        command.env("COUNTED_LOG", &log).env_remove("COUNTED_FIXED").env_remove("COUNTED_CODE");
+        command.env("SCYTHE_WORKERS", "2");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -81,6 +83,27 @@ impl Bench {
             .unwrap_or_else(|| panic!("no folder in: {stdout}"));
         Outcome { stdout, executed, folder }
     }
+}
+
+/// What `--explain` printed: specs that ran, by reason (the text before ` (`), and the reason
+/// of each listed sort index.
+fn explained(stdout: &str) -> (BTreeMap<String, u64>, BTreeMap<u64, String>) {
+    let reason = |text: &str| text.split(" (").next().unwrap_or(text).trim().to_owned();
+    let mut counts = BTreeMap::new();
+    let mut examples = BTreeMap::new();
+    let explain = stdout.lines().skip_while(|line| !line.starts_with("explain"));
+    for line in explain {
+        if let Some((count, text)) = line.trim().split_once(" × ") {
+            counts.insert(reason(text), count.trim().parse().unwrap());
+        } else if let Some((index, text)) = line.trim().strip_prefix("sort_index ").and_then(|l| l.split_once(": ")) {
+            examples.insert(index.parse().unwrap(), reason(text));
+        }
+    }
+    (counts, examples)
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(reason, count)| ((*reason).to_owned(), *count)).collect()
 }
 
 fn read_table(path: &Path) -> Vec<RecordBatch> {
@@ -159,4 +182,49 @@ fn failed_specs_run_again() {
     assert_eq!(scalars(&fixed.folder), [(0, 2.0, 5), (1, 4.0, 5)]);
     let again = bench.scatter(&specs, &[], &[]);
     assert_eq!(again.executed, Vec::<String>::new(), "{}", again.stdout);
+}
+
+#[test]
+fn explain_says_why_each_spec_ran() {
+    let bench = Bench::new();
+    let specs = bench.specs("specs.csv", &[SPECS[0], SPECS[1], SPECS[2], ("5", "a.txt", true)]);
+    let first = bench.scatter(&specs, &["--explain"], &[]);
+    let (counted, examples) = explained(&first.stdout);
+    assert_eq!(counted, counts(&[("no entry", 4)]), "{}", first.stdout);
+    assert_eq!(examples.len(), 4, "{}", first.stdout);
+
+    // Identical: only the failure runs again.
+    let same = bench.scatter(&specs, &["--explain"], &[]);
+    assert_eq!(same.executed, ["5"], "{}", same.stdout);
+    assert_eq!(explained(&same.stdout).0, counts(&[("failed before", 1)]), "{}", same.stdout);
+    let fixed = bench.scatter(&specs, &[], &[("COUNTED_FIXED", "1")]);
+    assert_eq!(fixed.executed, ["5"], "{}", fixed.stdout);
+    let cached = bench.scatter(&specs, &["--explain"], &[("COUNTED_FIXED", "1")]);
+    assert!(cached.stdout.contains("no spec ran: every result was reused"), "{}", cached.stdout);
+
+    // b.txt changed in place and one spec's value changed.
+    bench.write("b.txt", "bravo, changed");
+    let changed = bench.specs("changed.csv", &[SPECS[0], ("20", "a.txt", false), SPECS[2], ("5", "a.txt", true)]);
+    let mixed = bench.scatter(&changed, &["--explain"], &[]);
+    assert_eq!(mixed.executed, ["20", "3"], "{}", mixed.stdout);
+    let (counted, examples) = explained(&mixed.stdout);
+    assert_eq!(counted, counts(&[("no entry", 1), ("input file changed", 1)]), "{}", mixed.stdout);
+    assert_eq!(examples.get(&1).map(String::as_str), Some("no entry"), "{}", mixed.stdout);
+    assert_eq!(examples.get(&2).map(String::as_str), Some("input file changed"), "{}", mixed.stdout);
+
+    // Other code (a new `cache_version`): every spec runs, for that reason (and x = 5 fails).
+    let code = bench.scatter(&changed, &["--explain"], &[("COUNTED_CODE", "2")]);
+    assert_eq!(code.executed, ["1", "20", "3", "5"], "{}", code.stdout);
+    let (counted, _) = explained(&code.stdout);
+    assert_eq!(counted, counts(&[("code changed", 4)]), "{}", code.stdout);
+    // ... and its results are cached under the new code.
+    let again = bench.scatter(&changed, &[], &[("COUNTED_CODE", "2")]);
+    assert_eq!(again.executed, ["5"], "{}", again.stdout);
+    assert_eq!(scalars(&again.folder)[..3], scalars(&code.folder)[..3]);
+
+    // The cache off: every spec runs, for that reason.
+    let off = bench.scatter(&changed, &["--no-cache", "--explain"], &[]);
+    let (counted, examples) = explained(&off.stdout);
+    assert_eq!(counted, counts(&[("cache disabled", 4)]), "{}", off.stdout);
+    assert_eq!(examples.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3], "{}", off.stdout);
 }

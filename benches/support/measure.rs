@@ -438,6 +438,9 @@ fn print_table(n: usize, unit: &str, widths: [usize; 2], names: &[&str], runs: &
 /// - `scythe`: `Scythe::scatter` of that specs file into a fresh local store in a fresh
 ///   temporary folder, which gathers at the end; its stages are loading, validating and
 ///   allocating, running (`RunReport::run_time`) and gathering (`RunReport::gather_time`);
+/// - `first`: the same as `scythe` (a first run: the result cache is empty);
+/// - `rerun`: `Scythe::scatter` of that specs file into the store in [`STORE_ENV`], whose
+///   result cache may know them;
 /// - `run`: `Scythe::allocate` of that specs file, then `Scythe::work` over every row,
 ///   without gathering, into the store in [`STORE_ENV`];
 /// - `gather`: `Scythe::gather` of the run in [`RUN_ENV`], in that store.
@@ -459,9 +462,9 @@ fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
                 .collect::<Result<_, _>>()?;
             return B::baseline(&batches, started, out.path())?.report();
         }
-        "scythe" => out.path().join("runs"),
-        "run" | "gather" => env_path(STORE_ENV)?,
-        other => bail!("{CHILD_ENV}=`{other}` is none of `baseline`, `scythe`, `run` and `gather`"),
+        "scythe" | "first" => out.path().join("runs"),
+        "run" | "gather" | "rerun" => env_path(STORE_ENV)?,
+        other => bail!("{CHILD_ENV}=`{other}` is none of `baseline`, `scythe`, `first`, `rerun`, `run` and `gather`"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let store = scythe::Store::open(scythe::StoreLocation::Local(store_dir.clone()), "")?;
@@ -479,7 +482,7 @@ fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
     // The run, its rows, and for a scatter its run and gather times.
     let (run, rows, times) = runtime.block_on(async {
         match role {
-            "scythe" => {
+            "scythe" | "first" | "rerun" => {
                 let report = scythe.scatter::<B::Experiment>(specs()?, version).await?;
                 let (failed, missing) = (report.failed, report.missing);
                 ensure!(failed == 0 && missing == 0, "{failed} specs failed, {missing} missing");

@@ -1,8 +1,13 @@
 //! Copies the result rows of cached specs from the runs that ran them into parts of the new
 //! run, so gather sees them like results of specs that ran. Output files are not copied: their
 //! rows keep the stored object's URI.
+//!
+//! Rows are copied in bulk, as Arrow batches: each source final table is streamed once,
+//! filtered to the wanted sort indexes and renumbered. When every hit comes from one run in the
+//! same order (an identical or extended re-run), the rows come out in the new order and are
+//! written as parts of at most [`PART_SPECS`] specs as they stream, so memory stays bounded;
+//! otherwise they are collected and sorted first.
 
-use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -17,98 +22,198 @@ use scythe_storage::Store;
 use crate::error::Error;
 use crate::parts::{FAILURES, PROVENANCE, TableSpec, table_specs};
 
-/// Copies the rows of `hits` (new sort index → source run and sort index) into parts of
-/// generation `generation` of `layout`; returns the new sort indexes copied (a source run whose
-/// final tables are gone is skipped: its specs run again).
+/// Most specs per copied part.
+const PART_SPECS: u64 = 64 * 1024;
+/// Rows per batch when streaming a source table.
+const READ_BATCH: usize = 64 * 1024;
+
+/// Copies the rows of `hits` (new sort index, source run as an index into `runs`, sort index
+/// there) into parts of generation `generation` of `layout`; returns the new sort indexes
+/// copied, sorted (a source run whose final tables are gone is skipped: its specs run again).
 pub(crate) async fn copy_hits(
     store: &Store,
     schema: &ExperimentSchema,
     layout: &RunLayout,
     generation: u32,
-    hits: BTreeMap<u64, (RunId, u64)>,
+    runs: &[RunId],
+    hits: Vec<(u64, u32, u64)>,
 ) -> Result<Vec<u64>, Error> {
-    let mut by_run: BTreeMap<RunId, HashMap<u64, u64>> = BTreeMap::new();
-    for (new, (run, old)) in hits {
-        let mapping = by_run.entry(run).or_default();
-        // Two specs of this run with one source spec: the first is copied, the other runs.
-        mapping.entry(old).or_insert(new);
+    // Per source run, (old, new) by old sort index.
+    let mut by_run: Vec<Vec<(u64, u64)>> = vec![Vec::new(); runs.len()];
+    for (new, run, old) in hits {
+        if let Some(mapping) = by_run.get_mut(run as usize) {
+            mapping.push((old, new));
+        }
     }
-    let tables: Vec<TableSpec> = table_specs(schema).into_iter().filter(|t| t.name != FAILURES).collect();
-    let mut rows: Vec<Vec<RecordBatch>> = vec![Vec::new(); tables.len()];
-    let mut copied = Vec::new();
-    for (run, mapping) in by_run {
-        let source = RunLayout::new(store.prefix(), run.clone());
-        if !store.exists(&source.final_table(crate::parts::SCALARS)).await? {
+    let mut sources = Vec::new();
+    for (run, mut mapping) in runs.iter().zip(by_run) {
+        if mapping.is_empty() {
+            continue;
+        }
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        if !store.exists(&layout.final_table(crate::parts::SCALARS)).await? {
             tracing::warn!(run = %run, "the cache points at a run whose final tables are gone; its specs run again");
             continue;
         }
-        for (table, out) in tables.iter().zip(&mut rows) {
+        mapping.sort_unstable();
+        // Two specs of this run with one source spec: the first is copied, the other runs.
+        mapping.dedup_by_key(|(old, _)| *old);
+        sources.push((run, layout, mapping));
+    }
+    let mut copied: Vec<u64> = sources.iter().flat_map(|(_, _, m)| m.iter().map(|&(_, new)| new)).collect();
+    copied.sort_unstable();
+    let chunks: Vec<Range<u64>> = ranges_of(&copied)
+        .into_iter()
+        .flat_map(|range| {
+            (range.start..range.end)
+                .step_by(PART_SPECS as usize)
+                .map(move |start| start..range.end.min(start + PART_SPECS))
+        })
+        .collect();
+    let in_order = matches!(sources.as_slice(), [(_, _, mapping)] if mapping.windows(2).all(|w| w[0].1 < w[1].1));
+    for table in table_specs(schema).into_iter().filter(|t| t.name != FAILURES) {
+        let mut parts = PartWriter {
+            store,
+            layout,
+            generation,
+            table: &table,
+            chunks: &chunks,
+            next: 0,
+            rows: Vec::new(),
+            last: None,
+        };
+        let mut collected = Vec::new();
+        for (run, source, mapping) in &sources {
             let key = source.final_table(&table.name);
             if !store.exists(&key).await? {
                 continue;
             }
-            let mut stream = store.read_parquet(&key, 64 * 1024).await?;
+            let mut stream = store.read_parquet(&key, READ_BATCH).await?;
             while let Some(batch) = stream
                 .try_next()
                 .await
                 .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&key), source }))?
             {
-                if let Some(batch) = pick(&batch, table, &mapping, &run)? {
-                    out.push(batch);
+                let Some(batch) = pick(&batch, &table, mapping, run)? else { continue };
+                if in_order {
+                    parts.push(batch, &store.uri(&key)).await?;
+                } else {
+                    collected.push(batch);
                 }
             }
         }
-        copied.extend(mapping.values().copied());
-    }
-    copied.sort_unstable();
-    for (table, batches) in tables.iter().zip(rows) {
-        if batches.is_empty() {
-            continue;
-        }
-        let all = concat_batches(&table.schema, &batches).map_err(Error::arrow("collecting cached rows"))?;
-        let mut order = vec![SortColumn { values: Arc::clone(all.column(0)), options: None }];
-        if table.has_subindex {
-            order.push(SortColumn { values: Arc::clone(all.column(1)), options: None });
-        }
-        let indices = lexsort_to_indices(&order, None).map_err(Error::arrow("sorting cached rows"))?;
-        let sorted = take_record_batch(&all, &indices).map_err(Error::arrow("sorting cached rows"))?;
-        let sort_indexes = sorted.column(0).as_primitive::<UInt64Type>().values().to_vec();
-        for range in ranges_of(&copied) {
-            let from = sort_indexes.partition_point(|&i| i < range.start);
-            let to = sort_indexes.partition_point(|&i| i < range.end);
-            if from == to {
-                continue;
+        if !collected.is_empty() {
+            let all = concat_batches(&table.schema, &collected).map_err(Error::arrow("collecting cached rows"))?;
+            let mut order = vec![SortColumn { values: Arc::clone(all.column(0)), options: None }];
+            if table.has_subindex {
+                order.push(SortColumn { values: Arc::clone(all.column(1)), options: None });
             }
-            let part = PartId { generation, start: range.start, end: range.end };
-            let slice = sorted.slice(from, to - from);
-            store.put_parquet(&layout.part(&table.name, part), table.schema.clone(), &[slice], &[]).await?;
+            let indices = lexsort_to_indices(&order, None).map_err(Error::arrow("sorting cached rows"))?;
+            let sorted = take_record_batch(&all, &indices).map_err(Error::arrow("sorting cached rows"))?;
+            parts.push(sorted, "the cached rows").await?;
         }
+        parts.finish().await?;
     }
     Ok(copied)
 }
 
-/// The rows of a final-table batch that `mapping` wants, projected to the part schema with
-/// their new sort indexes (and, in the provenance table, the run they came from).
+/// Writes rows in new sort-index order as one part per chunk of copied specs.
+struct PartWriter<'a> {
+    store: &'a Store,
+    layout: &'a RunLayout,
+    generation: u32,
+    table: &'a TableSpec,
+    /// Ranges of copied specs, ascending, each written as one part.
+    chunks: &'a [Range<u64>],
+    /// The chunk being filled.
+    next: usize,
+    /// Its rows so far.
+    rows: Vec<RecordBatch>,
+    /// The last new sort index pushed.
+    last: Option<u64>,
+}
+
+impl PartWriter<'_> {
+    /// Adds `batch` (rows in new sort-index order, after those pushed before; `origin` names
+    /// where they come from, should they not be), writing the chunks it completes.
+    async fn push(&mut self, batch: RecordBatch, origin: &str) -> Result<(), Error> {
+        let indexes = batch.column(0).as_primitive::<UInt64Type>().values();
+        let (Some(&first), Some(&last)) = (indexes.first(), indexes.last()) else { return Ok(()) };
+        if self.last.is_some_and(|before| first < before) || indexes.windows(2).any(|w| w[1] < w[0]) {
+            return Err(Error::CorruptRun {
+                run: origin.to_owned(),
+                reason: format!(
+                    "table `{}` is not sorted by sort_index, so its cached rows cannot be copied; \
+                     gather that run again, or run with --no-cache",
+                    self.table.name
+                ),
+            });
+        }
+        self.last = Some(last);
+        let mut from = 0;
+        while from < indexes.len() {
+            let Some(chunk) = self.chunks.get(self.next) else { break };
+            let to = from + indexes[from..].partition_point(|&i| i < chunk.end);
+            if to > from {
+                self.rows.push(batch.slice(from, to - from));
+            }
+            if to == indexes.len() {
+                break;
+            }
+            self.flush().await?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    /// Writes the chunk being filled, if it has rows, and moves to the next.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let Some(chunk) = self.chunks.get(self.next) else { return Ok(()) };
+        self.next += 1;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let part = PartId { generation: self.generation, start: chunk.start, end: chunk.end };
+        self.store
+            .put_parquet(&self.layout.part(&self.table.name, part), self.table.schema.clone(), &rows, &[])
+            .await?;
+        Ok(())
+    }
+
+    /// Writes what is left.
+    async fn finish(mut self) -> Result<(), Error> {
+        self.flush().await
+    }
+}
+
+/// The rows of a final-table batch that `mapping` (old → new sort index, by old) wants,
+/// projected to the part schema with their new sort indexes (and, in the provenance table, the
+/// run they came from).
 fn pick(
     batch: &RecordBatch,
     table: &TableSpec,
-    mapping: &HashMap<u64, u64>,
+    mapping: &[(u64, u64)],
     run: &RunId,
 ) -> Result<Option<RecordBatch>, Error> {
     let Some(old) = batch.column_by_name(SORT_INDEX).and_then(|c| c.as_primitive_opt::<UInt64Type>()) else {
         return Ok(None);
     };
-    let mask = BooleanArray::from_iter(old.values().iter().map(|i| Some(mapping.contains_key(i))));
-    if mask.true_count() == 0 {
+    let mut new = Vec::with_capacity(old.len());
+    let mask = BooleanArray::from_iter(old.values().iter().map(|index| {
+        let found = mapping.binary_search_by_key(index, |&(old, _)| old).ok().map(|at| mapping[at].1);
+        new.extend(found);
+        Some(found.is_some())
+    }));
+    if new.is_empty() {
         return Ok(None);
     }
-    let kept = filter_record_batch(batch, &mask).map_err(Error::arrow("picking cached rows"))?;
-    let old = kept.column_by_name(SORT_INDEX).and_then(|c| c.as_primitive_opt::<UInt64Type>());
-    let new: ArrayRef = Arc::new(UInt64Array::from_iter_values(
-        old.map(|old| old.values().iter().filter_map(|i| mapping.get(i).copied()).collect::<Vec<_>>())
-            .unwrap_or_default(),
-    ));
-    let mut columns = vec![new];
+    let kept = if new.len() == batch.num_rows() {
+        batch.clone()
+    } else {
+        filter_record_batch(batch, &mask).map_err(Error::arrow("picking cached rows"))?
+    };
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(new))];
     for field in &table.schema.fields()[1..] {
         let column = if table.name == PROVENANCE && field.name() == crate::provenance::CACHED_FROM {
             Arc::new(StringArray::from_iter_values(std::iter::repeat_n(run.to_string(), kept.num_rows()))) as ArrayRef

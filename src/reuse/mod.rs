@@ -2,11 +2,11 @@
 //! store is not run again; its rows are copied from the run that ran it ([`copy`]), found
 //! through the index under the experiment ([`index`]).
 //!
-//! Before an execution runs its pending specs, [`Reuse::prepare`] keys them, copies the rows of
-//! those the index knows and writes the keys of the others to `results/cache_keys/` of the run.
-//! Gather, once the final tables are written, [`record`]s the keys of the specs that succeeded
-//! in the index: an entry always points at a final table that holds the result. Failures are
-//! never recorded, so failed specs run again.
+//! Before an execution runs its pending specs, [`prepare`] keys them, copies the rows of
+//! those the index knows, says why the others run ([`Explanation`]) and writes their keys to
+//! `results/cache_keys/` of the run. Gather, once the final tables are written, [`record`]s the
+//! specs that succeeded or failed in the index: an entry always points at a final table that
+//! holds the result. Failures are recorded but never reused (they explain why a spec ran).
 //!
 //! What invalidates an entry: the experiment's name, its code fingerprint (the function's
 //! tokens, `cache_version`, the crate's version; see `scythe_core::CodeFingerprint`), the
@@ -15,18 +15,20 @@
 //! calls, the machine or the Scythe version. `--no-cache` runs everything.
 
 mod copy;
+mod explain;
 mod index;
 mod key;
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use futures::TryStreamExt;
 use scythe_core::layout::{PartId, RunLayout};
 use scythe_storage::Store;
+
+pub use explain::{Explanation, RanBecause};
 
 use crate::cache::FileCache;
 use crate::embedded::SpecRows;
@@ -44,7 +46,10 @@ fn keys_dir(layout: &RunLayout) -> String {
 fn keys_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("sort_index", DataType::UInt64, false),
-        Field::new("key", DataType::Utf8, false),
+        Field::new("result", DataType::FixedSizeBinary(32), false),
+        Field::new("spec", DataType::FixedSizeBinary(16), false),
+        Field::new("files", DataType::FixedSizeBinary(16), true),
+        Field::new("code", DataType::Utf8, false),
     ]))
 }
 
@@ -55,11 +60,13 @@ pub(crate) struct Prepared {
     pub(crate) pending: Vec<Range<u64>>,
     /// Specs whose results were copied from earlier runs.
     pub(crate) reused: u64,
+    /// Why the others run.
+    pub(crate) explanation: Explanation,
 }
 
 /// Copies cached results of `pending` specs into the run and returns what is left to run;
-/// records the keys of the rest for gather. With the cache off (or an experiment without a
-/// code fingerprint) returns `pending` as it is.
+/// records the keys of the rest for gather. An experiment without a code fingerprint returns
+/// `pending` as it is.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn prepare(
     experiment: &dyn Registered,
@@ -71,61 +78,93 @@ pub(crate) async fn prepare(
     cache: &FileCache,
 ) -> Result<Prepared, Error> {
     let Some(fingerprint) = experiment.config().fingerprint else {
-        return Ok(Prepared { pending, reused: 0 });
+        let explanation = Explanation::all(&pending, RanBecause::NoFingerprint);
+        return Ok(Prepared { pending, reused: 0, explanation });
     };
     let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
-        return Ok(Prepared { pending, reused: 0 });
+        return Ok(Prepared { pending, reused: 0, explanation: Explanation::default() });
     };
     let span = PartId { generation, start: first.start, end: last.end };
     let schema = experiment.schema();
     let mut keyer = key::Keyer::new(schema, &fingerprint)?;
-    let mut keys: Vec<(u64, key::Key)> = Vec::new();
+    // Sort indexes with keys (ascending), their keys, and those without (unreadable files).
+    let (mut indexes, mut asked, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
     for range in &pending {
         let mut start = range.start;
         while start < range.end {
             let end = range.end.min(start + KEY_BATCH);
             let batch = specs.slice(start..end)?;
-            for (offset, spec_key) in keyer.keys(&batch, cache, store).await?.into_iter().enumerate() {
-                if let Some(spec_key) = spec_key {
-                    keys.push((start + offset as u64, spec_key));
+            for (offset, keys) in keyer.keys(&batch, cache, store).await?.into_iter().enumerate() {
+                match keys {
+                    Some(keys) => {
+                        indexes.push(start + offset as u64);
+                        asked.push(keys);
+                    }
+                    None => unreadable.push(start + offset as u64),
                 }
             }
             start = end;
         }
     }
-    let found = index::lookup(store, schema.name(), keys.iter().map(|(_, k)| k), layout.run()).await?;
-    let hits: BTreeMap<u64, _> = keys
+    let found = index::lookup(store, schema.name(), &asked, layout.run()).await?;
+    let hits: Vec<(u64, u32, u64)> = indexes
         .iter()
-        .filter_map(|(index, spec_key)| {
-            found.get(spec_key).map(|entry| (*index, (entry.run.clone(), entry.sort_index)))
-        })
+        .zip(&found.findings)
+        .filter_map(|(&new, finding)| finding.hit.map(|entry| (new, entry.run, entry.sort_index)))
         .collect();
-    let copied =
-        if hits.is_empty() { Vec::new() } else { copy::copy_hits(store, schema, layout, generation, hits).await? };
-    let to_run: Vec<(u64, key::Key)> =
-        keys.into_iter().filter(|(index, _)| copied.binary_search(index).is_err()).collect();
+    let copied = if hits.is_empty() {
+        Vec::new()
+    } else {
+        copy::copy_hits(store, schema, layout, generation, &found.runs, hits).await?
+    };
+    let mut explanation = Explanation::default();
+    let mut to_run = Vec::new();
+    let mut unreadable = unreadable.into_iter().peekable();
+    for ((&index, keys), finding) in indexes.iter().zip(&asked).zip(&found.findings) {
+        while let Some(other) = unreadable.next_if(|&other| other < index) {
+            explanation.add(other, RanBecause::InputUnreadable);
+        }
+        if copied.binary_search(&index).is_err() {
+            explanation.add(index, RanBecause::of(finding));
+            to_run.push((index, *keys));
+        }
+    }
+    for other in unreadable {
+        explanation.add(other, RanBecause::InputUnreadable);
+    }
     if !to_run.is_empty() {
+        let code = fingerprint.short();
+        let binary = |values: Vec<Option<&[u8]>>, size: i32| {
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), size)
+                .map_err(Error::arrow("recording cache keys"))
+        };
         let batch = RecordBatch::try_new(
             keys_schema(),
             vec![
                 Arc::new(UInt64Array::from_iter_values(to_run.iter().map(|(index, _)| *index))),
-                Arc::new(StringArray::from_iter_values(to_run.iter().map(|(_, k)| k.as_str()))),
+                Arc::new(binary(to_run.iter().map(|(_, k)| Some(&k.result[..])).collect(), 32)?),
+                Arc::new(binary(to_run.iter().map(|(_, k)| Some(&k.spec[..])).collect(), 16)?),
+                Arc::new(binary(to_run.iter().map(|(_, k)| k.files.as_ref().map(|f| &f[..])).collect(), 16)?),
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(code.as_str(), to_run.len()))),
             ],
         )
         .map_err(Error::arrow("recording cache keys"))?;
         store.put_parquet(&format!("{}/{}.pq", keys_dir(layout), span.stem()), keys_schema(), &[batch], &[]).await?;
     }
     let pending = subtract(&pending, &copied);
-    Ok(Prepared { pending, reused: copied.len() as u64 })
+    Ok(Prepared { pending, reused: copied.len() as u64, explanation })
 }
 
-/// Adds the keys of the specs of `layout` that `succeeded` to the index (idempotent).
+/// Adds the specs of `layout` that ran and `succeeded` or `failed` to the index (idempotent);
+/// specs with neither (not run yet) are left out.
 pub(crate) async fn record(
     store: &Store,
     layout: &RunLayout,
     succeeded: &(dyn Fn(u64) -> bool + Sync),
+    failed: &(dyn Fn(u64) -> bool + Sync),
 ) -> Result<(), Error> {
     let mut entries = Vec::new();
+    let mut code = None;
     for meta in store.list(&keys_dir(layout)).await? {
         let key = meta.location.to_string();
         let mut stream = store.read_parquet(&key, 64 * 1024).await?;
@@ -134,26 +173,38 @@ pub(crate) async fn record(
             .await
             .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&key), source }))?
         {
-            let (Some(indexes), Some(keys)) = (
-                batch.column_by_name("sort_index").and_then(|c| c.as_primitive_opt::<UInt64Type>()),
-                batch.column_by_name("key").and_then(|c| c.as_string_opt::<i32>()),
+            let column = |name: &str| batch.column_by_name(name);
+            let (Some(indexes), Some(results), Some(specs), Some(files), Some(codes)) = (
+                column("sort_index").and_then(|c| c.as_primitive_opt::<UInt64Type>()),
+                column("result").and_then(|c| c.as_fixed_size_binary_opt()),
+                column("spec").and_then(|c| c.as_fixed_size_binary_opt()),
+                column("files").and_then(|c| c.as_fixed_size_binary_opt()),
+                column("code").and_then(|c| c.as_string_opt::<i32>()),
             ) else {
-                continue;
+                tracing::warn!(keys = %store.uri(&key), "ignoring cache keys of another layout");
+                break;
             };
+            if code.is_none() && !codes.is_empty() {
+                code = Some(codes.value(0).to_owned());
+            }
             for row in 0..batch.num_rows() {
                 let index = indexes.value(row);
-                if succeeded(index) {
-                    entries.push((keys.value(row).to_owned(), index));
+                let ok = succeeded(index);
+                if !ok && !failed(index) {
+                    continue;
                 }
+                let (Ok(result), Ok(spec)) = (results.value(row).try_into(), specs.value(row).try_into()) else {
+                    continue;
+                };
+                let files = files.is_valid(row).then(|| files.value(row).try_into().ok()).flatten();
+                entries.push(index::Recorded { keys: key::SpecKeys { result, spec, files }, sort_index: index, ok });
             }
         }
     }
-    if entries.is_empty() {
-        return Ok(());
-    }
-    entries.sort_by_key(|&(_, index)| index);
-    entries.dedup_by_key(|(_, index)| *index);
-    index::record(store, layout, entries).await
+    let Some(code) = code.filter(|_| !entries.is_empty()) else { return Ok(()) };
+    entries.sort_by_key(|entry| entry.sort_index);
+    entries.dedup_by_key(|entry| entry.sort_index);
+    index::record(store, layout, &code, entries).await
 }
 
 /// `ranges` without the sorted `removed` indexes.
