@@ -22,6 +22,8 @@ if ! "$venv/bin/python" -c 'import pandas, pyarrow, polars, scipy, SALib' 2>/dev
   "$venv/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow polars scipy SALib
 fi
 export SCYTHE_PYTHON="$venv/bin/python"
+# Tests that need an engine, an emulator, Python or Chromium fail instead of skipping.
+export SCYTHE_TEST_REQUIRE=1
 
 step "the Python tool (scythe-engine from PyPI), to check that it reads our runs"
 tool_venv="$cache/venv-python-tool"

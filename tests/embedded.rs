@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod support;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +94,7 @@ fn local_dir(uri: &str) -> PathBuf {
 
 fn check_with_pandas(run_dir: &Path, expect: serde_json::Value) {
     let Some(python) = std::env::var_os("SCYTHE_PYTHON") else {
-        eprintln!("SCYTHE_PYTHON not set: skipping the pandas read-back");
+        support::require::skip("SCYTHE_PYTHON is not set, so the pandas read-back cannot run");
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_run.py");

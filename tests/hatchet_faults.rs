@@ -76,8 +76,8 @@ fn run_folder(storage: &Path) -> PathBuf {
 #[test]
 fn a_spec_that_aborts_a_hatchet_worker_fails_alone_and_the_worker_comes_back() {
     if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        eprintln!(
-            "skipping: HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)"
+        support::require::skip(
+            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
         );
         return;
     }

@@ -37,9 +37,7 @@ type Attempts = Arc<Mutex<HashMap<String, Vec<u32>>>>;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_bulk_trigger_and_results_on_the_real_engine() {
     let Ok(token) = std::env::var("HATCHET_CLIENT_TOKEN") else {
-        eprintln!(
-            "skipping: HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)"
-        );
+        skip("HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)");
         return;
     };
     let runs_wanted: usize =
@@ -239,4 +237,13 @@ async fn rejects_a_forged_token(config: &HatchetConfig, token: &str) {
     for part in forged.split('.').chain(token.split('.')) {
         assert!(!shown.contains(part), "an error or Debug output quotes the token");
     }
+}
+
+/// Prints why the test is skipped, or panics when `SCYTHE_TEST_REQUIRE=1` (scripts/test.sh sets
+/// it): CI must fail loudly when the engine it should have started is absent.
+fn skip(reason: &str) {
+    if std::env::var_os("SCYTHE_TEST_REQUIRE").is_some_and(|value| value == "1") {
+        panic!("{reason}, and SCYTHE_TEST_REQUIRE=1 (set by scripts/test.sh) forbids skipping this test");
+    }
+    eprintln!("skipping: {reason}");
 }

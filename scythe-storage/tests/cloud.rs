@@ -44,7 +44,7 @@ fn server(variable: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
         _ => {
-            println!("skipped: {variable} not set (eval \"$(scripts/cloud-emulators.sh env)\")");
+            skip(&format!("{variable} is not set (eval \"$(scripts/cloud-emulators.sh env)\")"));
             None
         }
     }
@@ -387,7 +387,7 @@ async fn azurite_use_emulator_option() {
     let Some(url) = server("SCYTHE_TEST_AZURITE") else { return };
     let emulator = std::env::var("AZURITE_BLOB_STORAGE_URL").unwrap_or_else(|_| "http://127.0.0.1:10000".to_owned());
     if emulator.trim_end_matches('/') != url {
-        println!("skipped: AZURITE_BLOB_STORAGE_URL ({emulator}) is not SCYTHE_TEST_AZURITE ({url})");
+        skip(&format!("AZURITE_BLOB_STORAGE_URL ({emulator}) is not SCYTHE_TEST_AZURITE ({url})"));
         return;
     }
     let location = StoreLocation::Azure { container: bucket("SCYTHE_TEST_AZURITE_CONTAINER") };
@@ -533,4 +533,13 @@ async fn fake_gcs_errors_never_show_the_token() {
     println!("bearer token: {error}");
     assert!(matches!(&error, StoreError::MissingBucket { location, .. } if location == &format!("gs://{name}")));
     assert!(!describe(&error).contains(token), "{}", describe(&error));
+}
+
+/// Prints why a test is skipped, or panics when `SCYTHE_TEST_REQUIRE=1` (scripts/test.sh sets
+/// it): CI must fail loudly when an emulator it should have started is absent.
+fn skip(reason: &str) {
+    if std::env::var_os("SCYTHE_TEST_REQUIRE").is_some_and(|value| value == "1") {
+        panic!("{reason}, and SCYTHE_TEST_REQUIRE=1 (set by scripts/test.sh) forbids skipping this test");
+    }
+    println!("skipping: {reason}");
 }
