@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub(crate) mod bin;
+pub(crate) mod counted;
 pub(crate) mod http_server;
 pub(crate) mod s3_server;
