@@ -491,8 +491,14 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 output.missing,
                 started.elapsed()
             );
+            let layout = RunLayout::new(store.prefix(), run.clone());
+            let reused = crate::provenance::count_reused(&store, &layout).await?;
+            if reused > 0 {
+                say!(
+                    "cache      reused {reused} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)"
+                );
+            }
             if output.failed > 0 {
-                let layout = RunLayout::new(store.prefix(), run.clone());
                 let groups =
                     crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
                 crate::summary::write_failure_groups(&mut std::io::stdout().lock(), output.failed, &groups)

@@ -29,9 +29,7 @@ fn re_runs_execute_only_what_changed(bench: &mut Counted, a: &str, b: &str, chan
     // Identical: nothing runs, and the final tables are the same row for row.
     let same = bench.scatter("counted", &specs, &[], false);
     assert_eq!(same.executed, Vec::<String>::new(), "{}", same.stdout);
-    if !bench.is_hatchet() {
-        assert!(same.stdout.contains("reused 4 specs"), "{}", same.stdout);
-    }
+    assert!(same.stdout.contains("reused 4 specs"), "{}", same.stdout);
     assert_eq!(scalars(&same.folder), original);
     assert_eq!(failures(&same.folder), Vec::<u64>::new());
     assert_eq!(cached_from(&same.folder), vec![Some(first.run.clone()); 4]);

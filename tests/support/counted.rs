@@ -135,18 +135,18 @@ impl Counted {
         if fixed {
             command.env("COUNTED_FIXED", "1");
         }
-        let child = command
-            .arg("worker")
-            .env("COUNTED_LOG", self.dir.path().join("executions.log"))
-            .env("SCYTHE_WORKER_NAME", format!("counted-{}-{example}-{fixed}", std::process::id()))
-            .env("SCYTHE_WORKER_SLOTS", "2")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start the worker");
-        if let Some(current) = &mut self.hatchet {
-            *current = Some((example.to_owned(), fixed, Worker(child)));
-        }
+        let child = Worker(
+            command
+                .arg("worker")
+                .env("COUNTED_LOG", self.dir.path().join("executions.log"))
+                .env("SCYTHE_WORKER_NAME", format!("counted-{}-{example}-{fixed}", std::process::id()))
+                .env("SCYTHE_WORKER_SLOTS", "2")
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start the worker"),
+        );
+        self.hatchet = Some(Some((example.to_owned(), fixed, child)));
     }
 
     /// Scatters `specs` with `example` (`counted` or `counted_recached`), `COUNTED_FIXED=1`
@@ -167,6 +167,9 @@ impl Counted {
         let output = command.output().expect("run scatter");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        if self.hatchet.is_some() {
+            assert!(stdout.contains("\nhatchet    "), "not run on Hatchet: {stdout}");
+        }
         let mut executed: Vec<String> =
             std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_owned).collect();
         executed.sort();
