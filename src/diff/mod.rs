@@ -3,8 +3,8 @@
 //! values, not by row number), and for the specs both have, how many outputs changed and by
 //! how much, column by column.
 //!
-//! Memory: the first run's spec digests (24 bytes per spec) and compared output columns
-//! (8 bytes per spec and column); the second run is streamed.
+//! Memory: about 50 bytes per spec (the first run's spec digests, the pairing) plus 16 bytes
+//! per spec of the first run and compared output column; the second run's tables are streamed.
 
 pub mod schema;
 
@@ -128,6 +128,11 @@ impl RunDiff {
     }
 }
 
+/// Whether a run is gathered (`summary.yml`, or where earlier versions wrote it).
+async fn gathered(store: &Store, layout: &RunLayout) -> Result<bool, DiffError> {
+    Ok(store.exists(&layout.summary()).await? || store.exists(&layout.legacy_summary()).await?)
+}
+
 /// Reads a run's `experiment_io_spec.yml` as JSON.
 pub(crate) async fn read_io_spec(store: &Store, layout: &RunLayout) -> Result<Value, DiffError> {
     let key = layout.io_spec();
@@ -146,8 +151,8 @@ pub async fn diff(store: &Store, a: &RunId, b: &RunId, options: DiffOptions) -> 
     let footer_a = store.parquet_footer(&layout_a.specs()).await?;
     let footer_b = store.parquet_footer(&layout_b.specs()).await?;
     let side = |id: &RunId, n_specs: u64, complete: bool| RunSide { run: id.to_string(), n_specs, complete };
-    let complete_a = store.exists(&layout_a.summary()).await?;
-    let complete_b = store.exists(&layout_b.summary()).await?;
+    let complete_a = gathered(store, &layout_a).await?;
+    let complete_b = gathered(store, &layout_b).await?;
     let (n_a, n_b) = (footer_a.num_rows(), footer_b.num_rows());
 
     let mut files = schema::file_fields(&io_a);

@@ -1,8 +1,8 @@
 //! Comparing the outputs of the specs two runs share, column by column of `final/scalars.pq`.
 //!
-//! The first run's output columns are held in memory (8 bytes per spec and column, numbers as
-//! `f64`, other values as a 64-bit hash of their encoded row); the second run's table is
-//! streamed. Numbers change when they differ by more than the tolerance (NaN equals NaN, a
+//! The first run's output columns are held in memory (16 bytes per spec and column: numbers as
+//! `Option<f64>`, other values as an optional 64-bit hash of their encoded row); the second
+//! run's table is streamed. Numbers change when they differ by more than the tolerance (NaN equals NaN, a
 //! null differs from any value); other values change when their encodings differ.
 
 use std::hash::{Hash, Hasher};

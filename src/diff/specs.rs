@@ -4,8 +4,9 @@
 //! only is left out; numbers of two numeric types compare as `f64`), with each input file named
 //! by its file name when it was uploaded into the run (`artifacts/<field>/<name>`: the same
 //! local file has another URI in every run) and by its URI otherwise. Rows are hashed
-//! (SHA-256, first 128 bits) so the first run costs 24 bytes per spec in memory and the second
-//! is streamed; identical rows pair up in sort-index order.
+//! (SHA-256, first 128 bits) so the first run costs 33 bytes per spec in memory (digest, sort
+//! index, taken flag) and the second 16 (its pairing) while its specs are streamed; identical
+//! rows pair up in sort-index order.
 
 use std::sync::Arc;
 
