@@ -194,6 +194,14 @@ fn diff_matches_specs_by_their_inputs_and_finds_the_largest_change() {
     assert_eq!(within["outputs"]["changed_specs"], 0, "{text}");
     assert_eq!(column(&within, "file_bytes")["changed"], 0, "{text}");
 
+    // A run that is allocated but not run: specs compare, outputs wait for its gather.
+    let allocated = ok(bench.run("counted", &["allocate", "counted", "--specs", second.to_str().unwrap()], &[]));
+    let allocated = allocated.trim();
+    let (text, pending) = bench.diff(&a, allocated, &[]);
+    assert_eq!((pending["common"].as_u64(), pending["only_b"].as_u64()), (Some(4), Some(1)), "{text}");
+    assert_eq!(pending["outputs"], Value::Null, "{text}");
+    assert!(text.contains(&format!("outputs    not compared: `gather {allocated}` first")), "{text}");
+
     // A run against itself: nothing differs.
     let (text, same) = bench.diff(&a, &a, &[]);
     assert_eq!(
