@@ -12,6 +12,7 @@ use scythe_core::{Version, VersionStrategy};
 use scythe_storage::{ParquetSink, Store};
 
 use crate::artifacts::ArtifactPlan;
+use crate::diff::keep::OnBreakingChange;
 use crate::error::Error;
 use crate::lease::Holder;
 use crate::manifest::{InputArtifacts, Manifest, to_yaml};
@@ -64,10 +65,15 @@ pub(crate) async fn allocate(
     specs: ValidSpecs,
     strategy: VersionStrategy,
     now: DateTime<Utc>,
+    on_breaking: OnBreakingChange,
 ) -> Result<Allocation, Error> {
     let schema = experiment.schema();
     let plan = ArtifactPlan::new(&specs.batches, schema.input())?;
     let (version, claimed_version) = claim_version(store, schema.name(), strategy).await?;
+    if !claimed_version {
+        // `keep` or an existing `vX.Y.Z`: the version's runs should share a schema.
+        crate::diff::keep::check(store, schema, version, on_breaking).await?;
+    }
     let layout = match claim_run_folder(store, RunId::new(schema.name(), version, now, 0)).await {
         Ok(layout) => layout,
         Err(error) => {

@@ -31,6 +31,20 @@ Examples:
   design simulate --method grid --points 5 --levels weather=oslo.csv,phoenix.csv
   design simulate --template > specs.csv";
 
+const DIFF_HELP: &str = "\
+Specs are matched on the input fields both runs have: uploaded input files by file name, remote
+ones by URI, numbers of two numeric types as f64. Outputs are compared for the specs that
+succeeded in both runs (both must be gathered), column by column of final/scalars.pq.
+
+Breaking schema changes (those `scatter --version keep` refuses without --force): in the input a
+field removed, retyped or added as required, or a constraint tightened (a bound moved inward, an
+enum value dropped, a pattern or multipleOf changed, an optional field made required); in the
+output a field removed or retyped.
+
+Examples:
+  diff counted/v1.0.0/latest counted/v2.0.0/latest
+  diff ishigami/v1.0.0/2026-01-05_10-00-00 ishigami/latest --tolerance 1e-9 --json";
+
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
 macro_rules! say {
@@ -96,8 +110,14 @@ struct NewRun {
     #[command(flatten)]
     design_options: DesignOptions,
     /// bump-major (default), bump-minor, bump-patch, keep, or a version like v1.2.0.
+    /// `keep` (or an existing version) is refused when the schema changed in a breaking way
+    /// since the version's latest run (see `diff --help`), unless --force.
     #[arg(long, default_value = "bump-major")]
     version: VersionStrategy,
+    /// With `--version keep` (or an existing version): add the run to the version despite a
+    /// breaking schema change since its latest run, with a warning per change.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +231,23 @@ enum Command {
     Status {
         /// The run.
         run: String,
+    },
+    /// Compare two runs: schema changes (fields added, removed, retyped, constraints changed;
+    /// breaking ones marked), specs only one run has (matched by their input values, not by
+    /// row number), and for the specs both have how many outputs changed, with the largest
+    /// change of each output column.
+    #[command(after_help = DIFF_HELP)]
+    Diff {
+        /// The first run (`<experiment>/<vX.Y.Z>/<timestamp>`, `<experiment>/<vX.Y.Z>/latest`).
+        a: String,
+        /// The second run.
+        b: String,
+        /// Numbers that differ by at most this much count as unchanged.
+        #[arg(long, default_value_t = 0.0, value_name = "ABS")]
+        tolerance: f64,
+        /// Print the comparison as JSON (for scripts) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Download a run's final tables.
     Results {
@@ -374,7 +411,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         Command::Allocate { run: new } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
-            let run = Scythe::new(store).allocate_registered(registered, &specs, new.version).await?;
+            let run = scythe_for(store, &new).allocate_registered(registered, &specs, new.version).await?;
             say!("{run}");
             Ok(ExitCode::SUCCESS)
         }
@@ -448,7 +485,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let version = new.version;
-            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let scythe = scythe_for(store, &new).with_engine(engine(workers)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
             print_report(&report, ReportOf::Scatter, explain.explain)?;
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
@@ -528,6 +565,18 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             }
             if info.state == catalog::RunState::Interrupted {
                 say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, tolerance, json } => {
+            let (a, b) = (find_run(&store, &a).await?, find_run(&store, &b).await?);
+            let diff = crate::diff::diff(&store, &a, &b, crate::diff::DiffOptions { tolerance }).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&diff)
+                    .map_err(|error| Error::Document { document: "the diff".to_owned(), reason: error.to_string() })?;
+                say!("{text}");
+            } else {
+                say!("{}", diff.to_string().trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -626,6 +675,12 @@ impl EngineChoice {
             EngineChoice::Hatchet => true,
         }
     }
+}
+
+/// A [`Scythe`] on `store` that allocates `new` as its flags say (`--force`).
+fn scythe_for(store: scythe_storage::Store, new: &NewRun) -> Scythe {
+    let scythe = Scythe::new(store);
+    if new.force { scythe.allow_breaking_changes() } else { scythe }
 }
 
 fn choose_specs(app: &App, new: &NewRun) -> Result<Specs, Error> {

@@ -113,6 +113,23 @@ pub enum Error {
     /// A design that cannot be built from the options given.
     #[error("design: {0}")]
     Design(#[from] scythe_core::design::DesignError),
+    /// Two runs could not be compared (`diff`).
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
+    /// A run would join an existing version (`--version keep`) although its schema broke.
+    #[error(
+        "the schema of `{version}` changed in a breaking way since its latest run {run}: {changes}; \
+         bump the version (the default `--version bump-major`, or bump-minor), or pass --force to add the run \
+         to {version} anyway"
+    )]
+    BreakingSchemaChange {
+        /// `<experiment>/<version>`.
+        version: String,
+        /// The version's latest run, compared with.
+        run: String,
+        /// The breaking changes, `; `-separated.
+        changes: String,
+    },
     /// Settings are invalid.
     #[error("invalid setting: {0}")]
     Settings(String),

@@ -35,6 +35,7 @@ mod cache;
 pub mod catalog;
 mod cli;
 mod design;
+pub mod diff;
 mod embedded;
 mod error;
 #[cfg(feature = "hatchet")]

@@ -66,3 +66,27 @@ fn this_host() -> &'static str {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| crate::lease::Lease::mine().host)
 }
+
+/// How many rows of a gathered run's `final/provenance.pq` were reused from another run
+/// (`cached_from` set): what a Hatchet scatter reports, its leaves having looked up the cache.
+#[cfg(feature = "hatchet")]
+pub(crate) async fn count_reused(
+    store: &scythe_storage::Store,
+    layout: &scythe_core::layout::RunLayout,
+) -> Result<u64, crate::error::Error> {
+    use futures::TryStreamExt;
+    let key = layout.final_table(crate::parts::PROVENANCE);
+    if !store.exists(&key).await? {
+        return Ok(0);
+    }
+    let mut stream = store.read_parquet(&key, 64 * 1024).await?;
+    let mut reused = 0u64;
+    while let Some(batch) = stream.try_next().await.map_err(|source| {
+        crate::error::Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&key), source })
+    })? {
+        if let Some(column) = batch.column_by_name(CACHED_FROM) {
+            reused += (arrow::array::Array::len(column) - arrow::array::Array::null_count(column)) as u64;
+        }
+    }
+    Ok(reused)
+}

@@ -15,6 +15,7 @@ use scythe_storage::{ParquetFooter, Store};
 
 use crate::allocate::{Allocation, allocate, commit, discard};
 use crate::catalog::read_manifest;
+use crate::diff::keep::OnBreakingChange;
 use crate::embedded::{SpecRows, execute};
 use crate::error::Error;
 use crate::gather::{GatherSummary, gather, list_parts};
@@ -94,12 +95,20 @@ pub struct Scythe {
     /// Footers of runs' `specs.pq` (written once, never changed), so a worker fetches only the
     /// rows of each task, not the footer again.
     specs_footers: Arc<std::sync::Mutex<HashMap<RunId, ParquetFooter>>>,
+    /// What an allocation into an existing version does when the schema broke.
+    on_breaking: OnBreakingChange,
 }
 
 impl Scythe {
     /// Works on `store` with default engine settings.
     pub fn new(store: Store) -> Self {
-        Self { store, engine: EngineSettings::default(), n_specs: Arc::default(), specs_footers: Arc::default() }
+        Self {
+            store,
+            engine: EngineSettings::default(),
+            n_specs: Arc::default(),
+            specs_footers: Arc::default(),
+            on_breaking: OnBreakingChange::Refuse,
+        }
     }
 
     /// Storage and engine settings from the `SCYTHE_*` environment variables.
@@ -110,6 +119,15 @@ impl Scythe {
     /// Uses these engine settings.
     pub fn with_engine(mut self, engine: EngineSettings) -> Self {
         self.engine = engine;
+        self
+    }
+
+    /// Lets a run join an existing version ([`VersionStrategy::Keep`] or an existing
+    /// [`VersionStrategy::Exact`]) although the experiment's schema changed in a breaking way
+    /// since the version's latest run (see [`crate::diff::SchemaChange::breaking`]), logging
+    /// each change as a warning; without it such an allocation is refused (`--force`).
+    pub fn allow_breaking_changes(mut self) -> Self {
+        self.on_breaking = OnBreakingChange::Warn;
         self
     }
 
@@ -190,7 +208,8 @@ impl Scythe {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
-        let mut allocation = allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?;
+        let mut allocation =
+            allocate(&self.store, experiment.as_ref(), valid, version, Utc::now(), self.on_breaking).await?;
         engine.clone_into(&mut allocation.manifest.engine);
         if let Err(error) = commit(&self.store, &allocation, experiment.schema().input()).await {
             discard(&self.store, &allocation).await;
@@ -352,7 +371,8 @@ impl Scythe {
             let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
             load(specs, experiment.schema().input(), &check)?
         };
-        let allocation = Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now()).await?);
+        let allocation =
+            Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now(), self.on_breaking).await?);
         // specs.pq and the manifest are written while the specs run from memory.
         let mut committing = {
             let (store, allocation, input) =

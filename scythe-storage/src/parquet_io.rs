@@ -36,6 +36,18 @@ pub struct ParquetFooter {
     metadata: ArrowReaderMetadata,
 }
 
+impl ParquetFooter {
+    /// The Arrow schema of the object's rows.
+    pub fn schema(&self) -> &SchemaRef {
+        self.metadata.schema()
+    }
+
+    /// How many rows the object holds.
+    pub fn num_rows(&self) -> u64 {
+        u64::try_from(self.metadata.metadata().file_metadata().num_rows()).unwrap_or(0)
+    }
+}
+
 /// Reads byte ranges of one object; what the Parquet reader fetches through.
 #[derive(Debug, Clone)]
 pub struct ObjectReader {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use scythe_core::layout::RunLayout;
 use scythe_storage::Store;
 
-use super::{HatchetTasks, NewRun, Outcome, choose_specs};
+use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
 use crate::app::App;
 use crate::catalog;
 use crate::error::Error;
@@ -40,7 +40,7 @@ pub(super) async fn scatter(
     let specs = choose_specs(app, new)?;
     // Connect first: a wrong token or engine must not use up a version.
     let (client, engine_version) = crate::hatchet::connect().await?;
-    let scythe = Scythe::new(store.clone());
+    let scythe = scythe_for(store.clone(), new);
     let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
     let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
     let plan = crate::hatchet::Plan::new(n_specs, tasks.batch.or(registered.config().batch), tasks.fanout);
@@ -76,8 +76,14 @@ pub(super) async fn scatter(
         output.missing,
         started.elapsed()
     );
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    let reused = crate::provenance::count_reused(&store, &layout).await?;
+    if reused > 0 {
+        say!(
+            "cache      reused {reused} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)"
+        );
+    }
     if output.failed > 0 {
-        let layout = RunLayout::new(store.prefix(), run.clone());
         let groups = crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
         crate::summary::write_failure_groups(&mut std::io::stdout().lock(), output.failed, &groups)
             .map_err(Error::io("writing to standard output"))?;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod bin;
-pub(crate) mod require;
+pub(crate) mod counted;
 pub(crate) mod http_server;
+pub(crate) mod require;
 pub(crate) mod s3_server;
