@@ -146,14 +146,16 @@ impl Keyer {
             converter.convert_columns(columns).map_err(Error::arrow("encoding spec rows for the cache"))
         };
         let rows = encode(&self.converter, &columns)?;
+        // A converter over no columns encodes no rows at all: only file inputs have no value rows.
         let value_rows = match &self.value_converter {
-            Some(converter) => Some(encode(converter, &values)?),
-            None => None,
+            Some(converter) if !values.is_empty() => Some(encode(converter, &values)?),
+            _ => None,
         };
         let job = HashJob {
             result_base: &self.result_base,
             spec_base: &self.spec_base,
             rows: &rows,
+            has_files: self.value_converter.is_some(),
             value_rows: value_rows.as_ref(),
             file_hashes: &file_hashes,
             unreadable: &unreadable,
@@ -184,7 +186,9 @@ struct HashJob<'a> {
     spec_base: &'a Sha256,
     /// Every input column, files as content hashes.
     rows: &'a Rows,
-    /// The columns that are not files, when there are files.
+    /// Whether the input has file columns (then the spec key leaves them out).
+    has_files: bool,
+    /// The columns that are not files, when there are files and other columns.
     value_rows: Option<&'a Rows>,
     /// Per row, its framed file hashes (empty without files).
     file_hashes: &'a [Vec<u8>],
@@ -227,11 +231,13 @@ impl HashJob<'_> {
         let mut result = self.result_base.clone();
         update_framed(&mut result, encoded.as_ref());
         let mut spec = self.spec_base.clone();
-        match self.value_rows {
-            Some(values) => update_framed(&mut spec, values.row(row).as_ref()),
-            None => update_framed(&mut spec, encoded.as_ref()),
+        match (self.has_files, self.value_rows) {
+            (false, _) => update_framed(&mut spec, encoded.as_ref()),
+            (true, Some(values)) => update_framed(&mut spec, values.row(row).as_ref()),
+            // Only file inputs: the spec key is the experiment's alone.
+            (true, None) => update_framed(&mut spec, &[]),
         }
-        let files = self.value_rows.map(|_| short(&Sha256::digest(&self.file_hashes[row])));
+        let files = self.has_files.then(|| short(&Sha256::digest(&self.file_hashes[row])));
         Some(SpecKeys { result: result.finalize().into(), spec: short(&spec.finalize()), files })
     }
 }
