@@ -79,8 +79,8 @@ cleanup() {
       tail -n 40 "$f" >&2 || true
     done
   fi
-  ((started_engine)) && bash "$engine_sh" stop >/dev/null 2>&1 || true
-  ((started_seaweed)) && bash "$seaweed_sh" stop >/dev/null 2>&1 || true
+  if ((started_engine)); then bash "$engine_sh" stop >/dev/null 2>&1 || true; fi
+  if ((started_seaweed)); then bash "$seaweed_sh" stop >/dev/null 2>&1 || true; fi
   if [[ -n ${KEEP_LOGS:-} ]]; then say "logs kept in $work"; else rm -rf "$work"; fi
   exit "$rc"
 }

@@ -20,7 +20,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 parts="${ONLY:-embedded building gather cache hatchet results}"
 mkdir -p "$cache/bench"
 log="$cache/bench/latest.txt"
-cd "$root"
+cd "$root" || exit 1
 
 run_part() {
   local name=$1

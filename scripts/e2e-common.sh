@@ -1,6 +1,7 @@
 # Sourced by the end-to-end scripts: paths, the release build of the building-energy example,
 # and the specs file they share.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # python, work and bin are read by the scripts that source this file
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"

@@ -67,7 +67,7 @@ stop() {
   if running; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     for _ in $(seq 1 50); do running || break; sleep 0.2; done
-    running && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    if running; then kill -9 "$(cat "$pidfile")" 2>/dev/null || true; fi
   fi
   rm -f "$pidfile"
 }

@@ -146,3 +146,15 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_missing_feature_names_itself_and_the_cargo_line_that_adds_it() {
+        let text = Error::NotBuiltIn { feature: "hatchet", what: "`worker`" }.to_string();
+        assert!(text.contains("without the `hatchet` feature"), "{text}");
+        assert!(text.contains(r#"scythe = { version = "0.1", features = ["hatchet"] }"#), "{text}");
+    }
+}
