@@ -4,6 +4,7 @@
 #
 # Usage: scripts/hatchet-engine.sh <command>
 #   install         PostgreSQL + socat (apt) and hatchet-lite/-migrate/-admin (go install); idempotent
+#                   (runs scripts/hatchet-install.sh)
 #   start           cluster, database, migrations, keys, tenant, engine, API token, env file; idempotent.
 #                   Prints the path of the env file to source (the token itself is never printed).
 #   stop            stop the engine and the PostgreSQL cluster this script started; idempotent
@@ -63,13 +64,10 @@
 # <cache>/hatchet/pg is a symlink to it.
 set -euo pipefail
 
-readonly HATCHET_MODULE="github.com/hatchet-dev/hatchet"
-readonly HATCHET_BINARIES=(hatchet-lite hatchet-migrate hatchet-admin)
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/hatchet-common.sh
+. "$here/hatchet-common.sh"
 
-version="${HATCHET_VERSION:-v0.104.7}"
-cache="${SCYTHE_CACHE:-$HOME/.cache/scythe}"
-hroot="$cache/hatchet"
-bindir="$hroot/$version/bin"
 statedir="$hroot/state"  # keys, secrets, token (mode 700)
 enginedir="$hroot/engine" # log, pid files, static dir, forwarding sockets
 envfile="$hroot/env"
@@ -84,166 +82,11 @@ tenant_id="${HATCHET_TENANT_ID:-707d0855-80ab-4e1f-a156-f1c4546cbf52}"
 retention="${HATCHET_RETENTION:-24h}"
 log_level="${HATCHET_LOG_LEVEL:-warn}"
 start_timeout="${HATCHET_START_TIMEOUT:-120}"
-use_netns="${HATCHET_NETNS:-1}"
 keys_created=0
 
 server_url="http://127.0.0.1:$api_port"
 grpc_addr="127.0.0.1:$grpc_port"
 
-log() { printf '[hatchet-engine] %s\n' "$*" >&2; }
-die() {
-  printf '[hatchet-engine] error: %s\n' "$*" >&2
-  exit 1
-}
-
-is_root() { [[ $EUID -eq 0 ]]; }
-
-# ---------------------------------------------------------------------------------------------
-# install
-# ---------------------------------------------------------------------------------------------
-
-apt_install() {
-  is_root || die "missing Debian packages: $*; install them as root: apt-get install -y $*"
-  log "apt-get install -y $*"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; then
-    log "apt-get install failed; running apt-get update and trying again"
-    apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2
-  fi
-}
-
-pg_bin_dir() {
-  if [[ -n ${HATCHET_PG_BINDIR:-} ]]; then
-    printf '%s\n' "$HATCHET_PG_BINDIR"
-    return
-  fi
-  local d
-  d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)"
-  [[ -n $d && -x $d/initdb && -x $d/pg_ctl ]] || return 1
-  printf '%s\n' "$d"
-}
-
-binaries_ok() {
-  local b
-  for b in "${HATCHET_BINARIES[@]}"; do
-    [[ -x $bindir/$b ]] || return 1
-  done
-  [[ -f $bindir/.version && "$(cat "$bindir/.version")" == "$version" ]] || return 1
-  [[ "$("$bindir/hatchet-lite" --version 2>/dev/null)" == "$version" ]] || return 1
-  [[ "$("$bindir/hatchet-migrate" --version 2>/dev/null)" == "$version" ]] || return 1
-}
-
-# Module path as stored in the module cache (upper case letters become "!" + lower case).
-escape_module_path() {
-  # shellcheck disable=SC2001 # needs GNU sed's \L
-  sed -e 's/[A-Z]/!\L&/g' <<<"$1"
-}
-
-# build_binaries <packages...>: `go install` with two work-arounds for incomplete module mirrors,
-# each applied only after the plain command failed for that reason:
-#  * `go install pkg@version` also fetches the module's version list (to look for a deprecation
-#    notice). A proxy that refuses the list (403) is bridged by a local file:// proxy that only
-#    answers that query, with the pinned version; all module files still come from the real proxy.
-#  * a dependency that the checksum database (as served by the proxy) does not know (404) is added
-#    to GONOSUMDB, and its downloaded zip is then checked against hatchet's own go.sum instead.
-build_binaries() {
-  local golog="$hroot/go-install.log" proxy="" nosumdb="${GONOSUMDB:-}" skipped=() attempt
-  local gomodcache
-  gomodcache="$(go env GOMODCACHE)"
-  for ((attempt = 1; attempt <= 10; attempt++)); do
-    local envs=(GOBIN="$bindir" CGO_ENABLED=0)
-    [[ -n $proxy ]] && envs+=(GOPROXY="$proxy")
-    [[ -n $nosumdb ]] && envs+=(GONOSUMDB="$nosumdb")
-    if env "${envs[@]}" go install -ldflags "-X main.Version=$version" "$@" 2>&1 | tee "$golog" >&2; then
-      break
-    fi
-    if [[ -z $proxy ]] && grep -q -e "$HATCHET_MODULE/@v/list" -e "loading deprecation" "$golog"; then
-      local shim
-      shim="$(cd "$hroot" && pwd)/goproxy-shim"
-      mkdir -p "$shim/$HATCHET_MODULE/@v"
-      printf '%s\n' "$version" >"$shim/$HATCHET_MODULE/@v/list"
-      proxy="file://$shim,$(go env GOPROXY)"
-      log "the Go proxy refused the version list of $HATCHET_MODULE; retrying with GOPROXY=$proxy"
-      continue
-    fi
-    local missing
-    missing="$(grep -o '/sumdb/[^ ]*/lookup/[^ ]*: 404' "$golog" |
-      sed -e 's|^.*/lookup/\([^ ]*\)@\([^ @]*\): 404$|\1 \2|' -e 's/!\([a-z]\)/\U\1/g' | sort -u)" || true
-    if [[ -n $missing ]]; then
-      local m v
-      while read -r m v; do
-        log "the checksum database has no entry for $m@$v; skipping it there (GONOSUMDB) and" \
-          "verifying it against $HATCHET_MODULE@$version's go.sum instead"
-        nosumdb="${nosumdb:+$nosumdb,}$m"
-        skipped+=("$m@$v")
-      done <<<"$missing"
-      continue
-    fi
-    return 1
-  done
-  ((attempt <= 10)) || return 1
-
-  local gosum mv m v want got
-  gosum="$gomodcache/$(escape_module_path "$HATCHET_MODULE")@$version/go.sum"
-  for mv in "${skipped[@]}"; do
-    m="${mv%@*}"
-    v="${mv##*@}"
-    want="$(awk -v m="$m" -v v="$v" '$1 == m && $2 == v { print $3 }' "$gosum")"
-    local dl
-    dl="$gomodcache/cache/download/$(escape_module_path "$m")/@v"
-    if [[ $v == */go.mod ]]; then
-      # h1 hash of a go.mod file: base64(sha256("<sha256 hex>  go.mod\n"))
-      got="h1:$(printf '%s  go.mod\n' "$(sha256sum <"$dl/${v%/go.mod}.mod" | cut -d' ' -f1)" |
-        sha256sum | cut -d' ' -f1 | perl -ne 'chomp; print pack("H*", $_)' | base64)" || got=""
-    else
-      got="$(cat "$dl/$v.ziphash" 2>/dev/null || true)"
-    fi
-    if [[ -z $want || $want != "$got" ]]; then
-      rm -f "$bindir"/hatchet-*
-      die "checksum of $m@$v (${got:-missing}) does not match $HATCHET_MODULE's go.sum (${want:-no entry})"
-    fi
-    log "verified $m@$v against $HATCHET_MODULE's go.sum ($got)"
-  done
-}
-
-cmd_install() {
-  mkdir -p "$hroot"
-  exec 8>"$hroot/.install.lock"
-  flock 8
-
-  local pkgs=()
-  pg_bin_dir >/dev/null || pkgs+=(postgresql)
-  command -v psql >/dev/null || pkgs+=(postgresql-client)
-  if [[ $use_netns == 1 ]]; then
-    command -v socat >/dev/null || pkgs+=(socat)
-    command -v unshare >/dev/null || pkgs+=(util-linux)
-    command -v ip >/dev/null || pkgs+=(iproute2)
-  fi
-  command -v curl >/dev/null || pkgs+=(curl)
-  if ((${#pkgs[@]})); then
-    apt_install "${pkgs[@]}"
-  fi
-  log "PostgreSQL binaries: $(pg_bin_dir)"
-
-  if binaries_ok; then
-    log "hatchet $version binaries already present in $bindir"
-    return 0
-  fi
-  command -v go >/dev/null || die "go is not installed (needed to build the hatchet binaries)"
-  log "building hatchet $version (${HATCHET_BINARIES[*]}) with $(go version) into $bindir"
-  log "(the first build downloads and compiles a large dependency graph: expect several minutes)"
-  mkdir -p "$bindir"
-  rm -f "$bindir/.version"
-  local pkgs_at=() b
-  for b in "${HATCHET_BINARIES[@]}"; do
-    pkgs_at+=("$HATCHET_MODULE/cmd/$b@$version")
-  done
-  build_binaries "${pkgs_at[@]}" ||
-    die "go install of hatchet $version failed (log: $hroot/go-install.log); try another HATCHET_VERSION"
-  printf '%s\n' "$version" >"$bindir/.version"
-  binaries_ok || die "built binaries in $bindir do not report version $version"
-  log "installed hatchet $version into $bindir"
-}
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
@@ -436,7 +279,7 @@ run_migrations() {
 
 seed_tenant() {
   local n
-  n="$(pg_psql -d hatchet -tA -c "SELECT count(*) FROM \"Tenant\" WHERE id = '$tenant_id'")"
+  n="$(pg_psql -d hatchet -tA -v tenant="$tenant_id" <<<"SELECT count(*) FROM \"Tenant\" WHERE id = :'tenant'")"
   [[ $n == 1 ]] && return 0
   log "seeding tenant $tenant_id"
   local out
@@ -620,13 +463,21 @@ stop_engine_quiet() { stop_engine 2>/dev/null || true; }
 # token and env file
 # ---------------------------------------------------------------------------------------------
 
-# jwt_claim <token> <claim>: a string or number claim of the (unverified) JWT payload.
+# jwt_claim <token> <claim>: a string or number claim of the (unverified) JWT payload, parsed as
+# JSON by Python's standard library (empty when the token or the claim is malformed). The token
+# goes through stdin, never the command line.
 jwt_claim() {
-  local payload
-  payload="$(printf '%s' "$1" | cut -d. -f2 | tr '_-' '/+')"
-  while ((${#payload} % 4)); do payload+="="; done
-  printf '%s' "$payload" | base64 -d 2>/dev/null |
-    sed -n -e "s/.*\"$2\":\"\\([^\"]*\\)\".*/\\1/p" -e "t" -e "s/.*\"$2\":\\([0-9][0-9]*\\).*/\\1/p"
+  printf '%s' "$1" | python3 -c '
+import base64, json, sys
+try:
+    payload = sys.stdin.read().split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    value = claims.get(sys.argv[1]) if isinstance(claims, dict) else None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        print(value)
+except (IndexError, ValueError):
+    pass
+' "$2"
 }
 
 token_valid() {
@@ -640,8 +491,8 @@ token_valid() {
   [[ $exp =~ ^[0-9]+$ ]] && ((exp > now + 86400)) || return 1
   tid="$(jwt_claim "$tok" token_id)"
   [[ $tid =~ ^[0-9a-fA-F-]{36}$ ]] || return 1
-  [[ "$(pg_psql -d hatchet -tA -c \
-    "SELECT count(*) FROM \"APIToken\" WHERE id = '$tid' AND NOT revoked AND \"tenantId\" = '$tenant_id'")" == 1 ]]
+  [[ "$(pg_psql -d hatchet -tA -v tid="$tid" -v tenant="$tenant_id" <<<"SELECT count(*) FROM \"APIToken\" \
+    WHERE id = :'tid' AND NOT revoked AND \"tenantId\" = :'tenant'")" == 1 ]]
 }
 
 ensure_token() {
@@ -795,7 +646,7 @@ usage() {
 
 main() {
   case "${1:-}" in
-    install) cmd_install ;;
+    install) bash "$here/hatchet-install.sh" ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     restart-engine) cmd_restart_engine ;;
