@@ -134,7 +134,7 @@ pub(crate) async fn execute(
     };
     let total: u64 = pending.iter().map(|r| r.end - r.start).sum();
     let workers = settings.workers.max(1);
-    let chunk = (total / (workers as u64 * CHUNKS_PER_WORKER)).clamp(1, MAX_CHUNK);
+    let chunk = chunk_size(total, workers);
     let journal = Journal::new(store.clone(), &layout);
     journal.remove(&recovery.stale).await?;
     if !recovery.suspects.is_empty() && !crate::supervise::is_child() {
@@ -363,6 +363,12 @@ impl Queue {
     }
 }
 
+/// Specs per chunk for `total` specs on `workers` threads: [`CHUNKS_PER_WORKER`] chunks each,
+/// between 1 and [`MAX_CHUNK`] specs.
+fn chunk_size(total: u64, workers: usize) -> u64 {
+    (total / (workers.max(1) as u64 * CHUNKS_PER_WORKER)).clamp(1, MAX_CHUNK)
+}
+
 /// Appends `range` to `queue` in chunks of at most `chunk` specs.
 fn cut(queue: &mut VecDeque<Range<u64>>, range: Range<u64>, chunk: u64) {
     let chunk = chunk.max(1);
@@ -524,6 +530,23 @@ mod tests {
 
     fn drain(queue: &mut Queue, now: Instant) -> Vec<Chunk> {
         std::iter::from_fn(|| queue.next(now)).collect()
+    }
+
+    #[test]
+    fn chunks_give_each_worker_sixteen_between_one_and_the_cap() {
+        assert_eq!(chunk_size(0, 4), 1);
+        assert_eq!(chunk_size(10, 4), 1);
+        assert_eq!(chunk_size(6400, 4), 100);
+        assert_eq!(chunk_size(6401, 4), 100);
+        assert_eq!(chunk_size(10_000_000, 2), MAX_CHUNK);
+        assert_eq!(chunk_size(640, 0), 40, "no workers counts as one");
+        // Every spec lands in exactly one chunk, none larger than the size.
+        let mut queue = VecDeque::new();
+        cut(&mut queue, 3..1000, chunk_size(997, 2));
+        assert_eq!(queue.front().map(|r| r.start), Some(3));
+        assert_eq!(queue.back().map(|r| r.end), Some(1000));
+        assert!(queue.iter().zip(queue.iter().skip(1)).all(|(a, b)| a.end == b.start));
+        assert!(queue.iter().all(|r| r.end - r.start <= 31 && r.end > r.start));
     }
 
     #[test]

@@ -413,3 +413,65 @@ fn confined(path: &Path, scratch: Option<&Path>) -> Result<PathBuf, String> {
     }
     Ok(resolved)
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Float64Array, Int64Array, ListArray, StructArray};
+    use arrow::buffer::{NullBuffer, OffsetBuffer};
+    use arrow::datatypes::{Fields, UInt64Type};
+
+    use super::*;
+
+    #[test]
+    fn a_list_column_flattens_to_one_row_per_element_with_parent_and_subindex() {
+        let fields =
+            Fields::from(vec![Field::new("t", DataType::Float64, false), Field::new("q", DataType::Int64, false)]);
+        let values = StructArray::new(
+            fields.clone(),
+            vec![
+                Arc::new(Float64Array::from(vec![0.0, 0.5, 1.0, 9.0])) as ArrayRef,
+                Arc::new(Int64Array::from(vec![10, 11, 12, 90])) as ArrayRef,
+            ],
+            None,
+        );
+        // Spec rows: [2 elements], [], null, [1 element], [1 element]
+        let list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Struct(fields.clone()), false)),
+            OffsetBuffer::new(vec![0, 2, 2, 2, 3, 4].into()),
+            Arc::new(values),
+            Some(NullBuffer::from(vec![true, true, false, true, true])),
+        );
+        let sort_indexes: ArrayRef = Arc::new(UInt64Array::from(vec![40, 41, 42, 43, 44]));
+        let schema = Arc::new(Schema::new(vec![
+            sort_index_field(),
+            Arc::new(Field::new(SORT_SUBINDEX, DataType::UInt32, false)),
+            Arc::new(Field::new("t", DataType::Float64, false)),
+            Arc::new(Field::new("q", DataType::Int64, false)),
+        ]));
+        let table = TableSpec { name: "trace".into(), schema, has_subindex: true };
+        let columns = flatten_rows(&table, &sort_indexes, &(Arc::new(list) as ArrayRef)).unwrap().unwrap();
+        assert_eq!(columns[0].as_primitive::<UInt64Type>().values().to_vec(), vec![40, 40, 43, 44]);
+        assert_eq!(columns[1].as_primitive::<arrow::datatypes::UInt32Type>().values().to_vec(), vec![0, 1, 0, 0]);
+        assert_eq!(
+            columns[2].as_primitive::<arrow::datatypes::Float64Type>().values().to_vec(),
+            vec![0.0, 0.5, 1.0, 9.0]
+        );
+        assert_eq!(columns[3].as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(), vec![10, 11, 12, 90]);
+    }
+
+    #[test]
+    fn a_list_column_with_no_elements_flattens_to_nothing() {
+        let fields = Fields::from(vec![Field::new("t", DataType::Float64, false)]);
+        let values =
+            StructArray::new(fields.clone(), vec![Arc::new(Float64Array::from(Vec::<f64>::new())) as ArrayRef], None);
+        let list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Struct(fields), false)),
+            OffsetBuffer::new(vec![0, 0, 0].into()),
+            Arc::new(values),
+            None,
+        );
+        let sort_indexes: ArrayRef = Arc::new(UInt64Array::from(vec![0, 1]));
+        let table = TableSpec { name: "trace".into(), schema: Arc::new(Schema::empty()), has_subindex: true };
+        assert!(flatten_rows(&table, &sort_indexes, &(Arc::new(list) as ArrayRef)).unwrap().is_none());
+    }
+}

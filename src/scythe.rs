@@ -649,6 +649,11 @@ async fn pending_ranges(
             generation = generation.max(part.generation + 1);
         }
     }
+    Ok((uncovered(covered, within), generation))
+}
+
+/// The parts of `within` that no range of `covered` (in any order, overlapping or not) covers.
+fn uncovered(mut covered: Vec<Range<u64>>, within: Range<u64>) -> Vec<Range<u64>> {
     covered.sort_by_key(|r| (r.start, r.end));
     let mut pending = Vec::new();
     let mut next = within.start;
@@ -661,7 +666,7 @@ async fn pending_ranges(
     if next < within.end {
         pending.push(next..within.end);
     }
-    Ok((pending, generation))
+    pending
 }
 
 /// Reads a run's `specs.pq` back as conformed input batches.
@@ -712,5 +717,21 @@ mod tests {
             vec![0..3, 5..10, 12..13, 20..30]
         );
         assert_eq!(union_ranges([5..10, 0..0, 1..6, 10..11]), vec![1..11]);
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one-range lists of sort indexes
+    fn pending_ranges_are_the_gaps_between_parts_inside_the_shard() {
+        // Nothing written: the whole shard.
+        assert_eq!(uncovered(vec![], 10..20), vec![10..20]);
+        // Parts in any order, overlapping (a retried leaf wrote a generation 1 part over 4..8).
+        assert_eq!(uncovered(vec![12..14, 0..4, 4..8, 5..6], 0..20), vec![8..12, 14..20]);
+        // Parts reaching past the shard on both sides leave only what lies inside it.
+        assert_eq!(uncovered(vec![0..12, 18..30], 10..20), vec![12..18]);
+        // Fully covered, and an empty shard.
+        assert_eq!(uncovered(vec![0..5, 5..10], 0..10), Vec::<Range<u64>>::new());
+        assert_eq!(uncovered(vec![0..5], 7..7), Vec::<Range<u64>>::new());
+        // A part starting at the shard's end does not create an empty gap.
+        assert_eq!(uncovered(vec![20..25], 10..20), vec![10..20]);
     }
 }
