@@ -16,7 +16,7 @@
 //! constant power that lands the zone exactly on the violated setpoint.
 
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::weather::Weather;
