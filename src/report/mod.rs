@@ -99,7 +99,8 @@ pub(crate) async fn write(store: &Store, id: &RunId, out: Option<&Path>) -> Resu
         files.push(("time.pq", tables::time(times)?));
         files.push(("slowest.pq", tables::slowest(times)?));
     }
-    let notes = notes(&sensitivity);
+    let mut notes = notes(&sensitivity);
+    notes.push(format!("statistics from {} streamed passes over the final tables", run.passes));
 
     let mut written = Vec::with_capacity(files.len());
     let local = match out {
