@@ -4,7 +4,7 @@
 //!
 //! `cargo run --example ishigami -- scatter ishigami --design saltelli -n 1024`.
 //! Experiment `mixed` has an integer, an enum, a bool, a nested struct, an `Option` and a
-//! string, for the design tests (`tests/design.rs`). Experiment `linear` has known Morris
+//! string, for the design tests (`tests/design.rs`) and the report's categorical inputs. Experiment `linear` has known Morris
 //! effects, for the report tests (`tests/report.rs`).
 
 use schemars::JsonSchema;
@@ -50,6 +50,16 @@ enum Material {
     Concrete,
 }
 
+/// A roof (a top-level enum: the final tables keep top-level fields as columns).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Roof {
+    /// Flat.
+    Flat,
+    /// Pitched.
+    Pitched,
+}
+
 /// A wall.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 struct Wall {
@@ -70,6 +80,8 @@ struct MixedInput {
     basement: bool,
     /// The wall.
     wall: Wall,
+    /// The roof.
+    roof: Roof,
     /// An optional shading factor.
     shading: Option<f64>,
     /// A label (needs --set).
@@ -83,11 +95,22 @@ struct MixedOutput {
     score: f64,
 }
 
-/// Scores a building (nonsense, for the tests).
+/// Scores a building (nonsense, for the tests). It fails for a flat roof over a basement with
+/// more than 3 floors, so the report's failure rates differ by category (`tests/report.rs`).
 #[scythe::experiment]
-fn mixed(input: MixedInput) -> MixedOutput {
+fn mixed(input: MixedInput) -> anyhow::Result<MixedOutput> {
+    let flat = matches!(input.roof, Roof::Flat);
+    anyhow::ensure!(
+        !(flat && input.basement && input.floors > 3),
+        "no model for a tall flat-roofed building over a basement"
+    );
     let basement = if input.basement { 1.0 } else { 0.0 };
-    MixedOutput { score: f64::from(input.floors) * input.wall.r_value + basement + input.shading.unwrap_or(0.0) }
+    Ok(MixedOutput {
+        score: f64::from(input.floors) * input.wall.r_value
+            + basement
+            + input.shading.unwrap_or(0.0)
+            + f64::from(input.wall.material as u8),
+    })
 }
 
 /// The inputs of `linear`, each on [0, 1].

@@ -258,8 +258,10 @@ enum Command {
         out: PathBuf,
     },
     /// Write a run's report: a self-contained index.html (histograms and statistics of each
-    /// output, inputs against outputs, failures, Sobol' or Morris sensitivity indices when the
-    /// run's design allows) and its tables (sensitivity.pq, summary.pq, histograms.pq), into
+    /// output, inputs against outputs — a strip per value of a categorical input —, failures
+    /// by message and across each input, spec durations and the slowest specs, Sobol' or Morris
+    /// sensitivity indices when the run's design allows) and its tables (sensitivity.pq,
+    /// summary.pq, histograms.pq, failure_rates.pq, time.pq, slowest.pq), into
     /// `<run>/report/` of the store or a local folder.
     Report {
         /// The run.

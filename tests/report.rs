@@ -2,9 +2,11 @@
 //! function within the issue's ±0.03 at N = 4096 (design → scatter → report →
 //! `sensitivity.pq`), Morris effects of a linear function with failed trajectories dropped, a
 //! plain sentence for designs without an analysis, a run in an S3 bucket (in-process s3s server)
-//! reported into the bucket; when `SCYTHE_PYTHON` is set, the tables
-//! against pandas, numpy and SALib (`tests/python/report_check.py`); when `chromium` is
-//! installed, the page drawn in headless Chromium.
+//! reported into the bucket, categorical inputs grouped by value with their failure rates and
+//! the spec durations of `provenance.pq`; when `SCYTHE_PYTHON` is set, the tables against
+//! pandas, numpy and SALib (`tests/python/report_check.py`, `report_time_check.py`); when
+//! `chromium` is installed, the page drawn in headless Chromium with no console message, and
+//! that check shown to fail on an injected `console.error` and on a plot without marks.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -142,41 +144,152 @@ fn a_design_without_an_analysis_says_which_designs_have_one() {
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("not found"));
 }
 
+/// A `mixed` run (a bool, an enum and a string input; fails for flat roofs over a basement
+/// above 3 floors) and its report in `dir/out`.
+fn mixed_report(dir: &Path, n: &str) -> String {
+    let args = [
+        "--storage",
+        "runs",
+        "scatter",
+        "mixed",
+        "--design",
+        "random",
+        "-n",
+        n,
+        "--set",
+        "label=north",
+        "--set",
+        "shading=null",
+        "--allow-failures",
+    ];
+    ok(ishigami(&args, dir));
+    ok(ishigami(&["--storage", "runs", "report", "mixed/latest", "--out", "out"], dir))
+}
+
 #[test]
-fn the_report_is_drawn_in_headless_chromium() {
-    let chromium = std::env::var_os("PATH")
-        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("chromium")).find(|p| p.exists()));
-    let Some(chromium) = chromium else {
-        eprintln!("chromium not installed: skipping the browser check (scripts/test.sh installs it)");
-        return;
-    };
+fn categorical_inputs_are_grouped_by_value_and_times_come_from_provenance() {
     let dir = tempfile::tempdir().unwrap();
-    linear_report(dir.path());
-    let index = dir.path().join("out/index.html");
-    let url = format!("file://{}", index.display());
-    let browser = |extra: &[&str]| {
-        let mut command = std::process::Command::new(&chromium);
-        command.args(["--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--window-size=1400,2400"]);
-        command.env("HOME", dir.path()).args(extra).arg(&url);
-        command.output().unwrap()
-    };
-    let dom = browser(&["--dump-dom"]);
-    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
-    let dom = String::from_utf8(dom.stdout).unwrap();
-    // Every figure holds one SVG with data marks: bars or points.
+    mixed_report(dir.path(), "600");
+    let html = std::fs::read_to_string(dir.path().join("out/index.html")).unwrap();
+    for plot in ["strip basement score", "strip roof score", "failure rate roof", "histogram duration_s"] {
+        assert!(html.contains(&format!(r#"data-plot="{plot}""#)), "no {plot}");
+    }
+    assert!(!html.contains(r#"data-plot="scatter shading"#), "an input that is always null is not plotted");
+    assert!(html.contains("no model for a tall flat-roofed building over a basement"), "failures by message");
+    assert!(html.contains(r#"<table class="slowest">"#) && html.contains("wall time</th><td>"), "{html}");
+    // The failure rate by value, from failure_rates.pq: only flat roofs over a basement fail.
+    let mut rates = BTreeMap::new();
+    for batch in read_parquet(&dir.path().join("out/failure_rates.pq")) {
+        let (input, value) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+        let failed = batch.column_by_name("failed").unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
+        let specs = batch.column_by_name("specs").unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
+        for i in 0..batch.num_rows() {
+            rates.insert(format!("{}={}", input.value(i), value.value(i)), (failed.value(i), specs.value(i)));
+        }
+    }
+    let (flat, pitched) = (rates["roof=flat"], rates["roof=pitched"]);
+    assert!(flat.0 > 0 && pitched.0 == 0 && flat.1 + pitched.1 == 600, "{rates:?}");
+    assert!(rates["basement=false"].0 == 0 && rates["label=north"] == (flat.0, 600), "{rates:?}");
+
+    match std::env::var_os("SCYTHE_PYTHON") {
+        None => {
+            eprintln!("SCYTHE_PYTHON not set: skipping the pandas check of time.pq, slowest.pq and failure_rates.pq")
+        }
+        Some(python) => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/report_time_check.py");
+            let output = std::process::Command::new(python)
+                .arg(script)
+                .arg(run_dir(dir.path(), "mixed"))
+                .arg(dir.path().join("out"))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "report time check failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// `chromium` on the PATH, if installed.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("chromium")).find(|p| p.exists()));
+    if found.is_none() {
+        eprintln!("chromium not installed: skipping the browser check (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// Headless Chromium on `page` with `extra` flags and its console logged to stderr: its output
+/// and the console messages (lines with `CONSOLE`: `console.*` calls and uncaught errors).
+fn browse(chromium: &Path, home: &Path, page: &Path, extra: &[&str]) -> (Output, Vec<String>) {
+    let output = std::process::Command::new(chromium)
+        .args(["--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--window-size=1400,2400"])
+        .args(["--enable-logging=stderr", "--v=1"])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    let console =
+        String::from_utf8_lossy(&output.stderr).lines().filter(|l| l.contains("CONSOLE")).map(str::to_owned).collect();
+    (output, console)
+}
+
+/// Checks the DOM Chromium built of a report: `expected` figures, each an SVG with data marks.
+fn assert_plots_drawn(dom: &str, expected: usize) {
     let figures: Vec<&str> = dom.split(r#"<figure class="plot""#).skip(1).collect();
-    // 1 histogram, 3 scatter plots, 3 failure-rate charts, 1 Morris chart.
-    assert_eq!(figures.len(), 8, "{dom}");
+    assert_eq!(figures.len(), expected, "{dom}");
     for figure in figures {
         let marks = figure.matches(r#"class="bar""#).count() + figure.matches(r#"class="point""#).count();
         assert!(figure.contains("<svg") && marks > 0, "a plot without marks: {figure}");
     }
+}
+
+#[test]
+fn the_report_is_drawn_in_headless_chromium_without_console_messages() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    linear_report(dir.path());
+    let index = dir.path().join("out/index.html");
+    let (dom, console) = browse(&chromium, dir.path(), &index, &["--dump-dom"]);
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // 1 histogram, 3 scatter plots, 3 failure-rate charts, 1 duration histogram, 1 Morris chart.
+    assert_plots_drawn(&String::from_utf8(dom.stdout).unwrap(), 9);
     let shot = dir.path().join("report.png");
-    let output = browser(&[&format!("--screenshot={}", shot.display())]);
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    let (_, console) = browse(&chromium, dir.path(), &index, &[&format!("--screenshot={}", shot.display())]);
+    assert!(console.is_empty(), "console messages: {console:?}");
     let png = std::fs::read(&shot).unwrap();
     // A blank 1400×2400 page compresses to a few kB; drawn charts and text take far more.
     assert!(png.starts_with(b"\x89PNG") && png.len() > 30_000, "screenshot of {} bytes", png.len());
+
+    // Categorical inputs: strips and failure-rate bars per value are drawn too.
+    mixed_report(dir.path(), "300");
+    let (dom, console) = browse(&chromium, dir.path(), &dir.path().join("out/index.html"), &["--dump-dom"]);
+    assert!(console.is_empty(), "console messages: {console:?}");
+    // 1 histogram, 1 scatter (floors), 3 strips, 4 failure-rate charts, 1 duration histogram.
+    assert_plots_drawn(&String::from_utf8(dom.stdout).unwrap(), 10);
+}
+
+#[test]
+fn the_browser_check_catches_a_console_error_and_an_empty_plot() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    linear_report(dir.path());
+    let html = std::fs::read_to_string(dir.path().join("out/index.html")).unwrap();
+    let broken = dir.path().join("broken.html");
+    let injected = html.replace("</body>", "<script>console.error('injected failure')</script></body>");
+    std::fs::write(&broken, injected).unwrap();
+    let (_, console) = browse(&chromium, dir.path(), &broken, &["--dump-dom"]);
+    assert!(console.iter().any(|line| line.contains("injected failure")), "not caught: {console:?}");
+    // A figure whose SVG lost its marks fails the DOM check.
+    let emptied = regex::Regex::new(r#"<circle class="point"[^>]*/>"#).unwrap().replace_all(&html, "");
+    let caught = std::panic::catch_unwind(|| assert_plots_drawn(&emptied, 9));
+    assert!(caught.is_err(), "a scatter plot without points passed the DOM check");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +323,7 @@ async fn a_run_in_a_bucket_gets_its_report_in_the_bucket_beside_final() {
     // s3s-fs keeps objects as files under <root>/<bucket>/<key>.
     let version = dir.path().join("s3/bucket/runs/ishigami/v1.0.0");
     let run_dir = std::fs::read_dir(&version).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
-    for name in ["index.html", "sensitivity.pq", "summary.pq", "histograms.pq"] {
+    for name in ["index.html", "sensitivity.pq", "summary.pq", "histograms.pq", "time.pq", "slowest.pq"] {
         assert!(run_dir.join("report").join(name).exists(), "report/{name} in the bucket");
     }
     let finals: Vec<String> = std::fs::read_dir(run_dir.join("final"))

@@ -147,7 +147,7 @@ impl Measurement {
     }
 
     /// Prints this measurement, with this process's peak memory: the last thing a child does.
-    fn report(mut self) -> anyhow::Result<()> {
+    pub(crate) fn report(mut self) -> anyhow::Result<()> {
         self.peak_kib = rss_kib("VmHWM")?;
         for (name, time) in &self.stages {
             println!("{STAGE_PREFIX} {:.6} {name}", time.as_secs_f64());

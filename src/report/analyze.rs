@@ -1,19 +1,12 @@
 //! What a report says about a run: summaries, histograms, scatter samples, failure rates and
-//! sensitivity indices, computed from [`RunTables`] with `scythe_core::analysis`.
+//! sensitivity indices, computed from a [`RunScan`] with `scythe_core::analysis`.
 
 use scythe_core::analysis::{
     AnalysisError, DEFAULT_RESAMPLES, Histogram, MorrisIndices, SobolIndices, Summary, morris_indices, sobol_indices,
 };
-use scythe_core::design::{DesignMethod, DesignRecord, Rng};
+use scythe_core::design::{DesignMethod, DesignRecord};
 
-use super::load::{Column, RunTables};
-
-/// Bins of each output's histogram.
-pub(crate) const HISTOGRAM_BINS: usize = 30;
-/// Bins of each input's failure-rate chart.
-pub(crate) const FAILURE_BINS: usize = 10;
-/// Most points drawn in one scatter plot; larger runs show a seeded random sample of this size.
-pub(crate) const MAX_POINTS: usize = 2000;
+use super::scan::{Dense, RunScan};
 
 /// One numeric output's description.
 #[derive(Debug, Clone)]
@@ -26,7 +19,7 @@ pub(crate) struct OutputStats {
     pub(crate) histogram: Histogram,
 }
 
-/// The rate of failed specs across one input's range.
+/// The rate of failed specs across one numeric input's range.
 #[derive(Debug, Clone)]
 pub(crate) struct FailureRate {
     /// The input.
@@ -35,6 +28,25 @@ pub(crate) struct FailureRate {
     pub(crate) edges: Vec<f64>,
     /// Failed / (failed + succeeded) per bin (0 for an empty bin).
     pub(crate) rates: Vec<f64>,
+    /// Failed specs per bin.
+    pub(crate) failed: Vec<u64>,
+    /// Specs per bin.
+    pub(crate) specs: Vec<u64>,
+}
+
+/// The rate of failed specs for each value of a categorical input.
+#[derive(Debug, Clone)]
+pub(crate) struct CategoryRate {
+    /// The input.
+    pub(crate) input: String,
+    /// Its values.
+    pub(crate) categories: Vec<String>,
+    /// Failed / (failed + succeeded) per value.
+    pub(crate) rates: Vec<f64>,
+    /// Failed specs per value.
+    pub(crate) failed: Vec<u64>,
+    /// Specs per value.
+    pub(crate) specs: Vec<u64>,
 }
 
 /// The sensitivity analysis a run's design allows.
@@ -48,73 +60,81 @@ pub(crate) enum Sensitivity {
     Unsupported(String),
 }
 
+/// The columns the analysis of `design` needs whole (none for designs without one).
+pub(crate) fn dense_columns(design: Option<&DesignRecord>) -> Dense {
+    match design.map(|d| d.method) {
+        Some(DesignMethod::Saltelli) => Dense { outputs: true, inputs: Vec::new() },
+        Some(DesignMethod::Morris) => Dense { outputs: true, inputs: design_inputs(design) },
+        _ => Dense::default(),
+    }
+}
+
 /// The inputs of the analysis: the design's sampled fields, in its order.
 pub(crate) fn design_inputs(design: Option<&DesignRecord>) -> Vec<String> {
     design.map(|d| d.dimensions.iter().map(|dim| dim.field.clone()).collect()).unwrap_or_default()
 }
 
 /// Summary and histogram of every numeric output.
-pub(crate) fn outputs(tables: &RunTables) -> Vec<OutputStats> {
-    tables
-        .outputs
+pub(crate) fn outputs(run: &RunScan) -> Vec<OutputStats> {
+    run.outputs
         .iter()
-        .map(|c| OutputStats {
-            name: c.name.clone(),
-            summary: Summary::of(&c.values),
-            histogram: Histogram::of(&c.values, HISTOGRAM_BINS),
+        .map(|o| OutputStats { name: o.name.clone(), summary: o.scan.summary(), histogram: o.scan.histogram() })
+        .collect()
+}
+
+/// The sampled `(input, output)` pairs where both are finite, of numeric input `input` and
+/// output `output` (positions in the scan's lists).
+pub(crate) fn scatter_points(run: &RunScan, input: usize, output: usize) -> Vec<(f64, f64)> {
+    run.sample
+        .iter()
+        .map(|row| (row.numeric[input], row.outputs[output]))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect()
+}
+
+/// The sampled `(category, output)` pairs of categorical input `input` where the output is finite.
+pub(crate) fn strip_points(run: &RunScan, input: usize, output: usize) -> Vec<(usize, f64)> {
+    run.sample.iter().map(|row| (row.categories[input], row.outputs[output])).filter(|(_, y)| y.is_finite()).collect()
+}
+
+/// The failure rate across each numeric input's range (only when some spec failed).
+pub(crate) fn failure_rates(run: &RunScan) -> Vec<FailureRate> {
+    if run.failed == 0 {
+        return Vec::new();
+    }
+    let rate = |failed: u64, all: u64| if all == 0 { 0.0 } else { failed as f64 / all as f64 };
+    run.numeric
+        .iter()
+        .filter(|input| input.range.0 <= input.range.1)
+        .map(|input| FailureRate {
+            input: input.name.clone(),
+            edges: input.edges.clone(),
+            rates: input.failed.iter().zip(&input.all).map(|(&f, &a)| rate(f, a)).collect(),
+            failed: input.failed.clone(),
+            specs: input.all.clone(),
         })
         .collect()
 }
 
-/// Up to [`MAX_POINTS`] `(input, output)` pairs where both are finite: all of them, or a
-/// random sample drawn from `seed`. Also returns how many pairs there were.
-pub(crate) fn scatter_sample(input: &Column, output: &Column, seed: u64) -> (Vec<(f64, f64)>, usize) {
-    let mut rows: Vec<usize> =
-        (0..output.values.len()).filter(|&i| input.values[i].is_finite() && output.values[i].is_finite()).collect();
-    let total = rows.len();
-    if total > MAX_POINTS {
-        let mut rng = Rng::stream(seed, 0x7363_6174);
-        // A partial Fisher–Yates shuffle: the first MAX_POINTS rows are a uniform sample.
-        for i in 0..MAX_POINTS {
-            let j = i + rng.below((total - i) as u64) as usize;
-            rows.swap(i, j);
-        }
-        rows.truncate(MAX_POINTS);
-        rows.sort_unstable();
-    }
-    (rows.iter().map(|&i| (input.values[i], output.values[i])).collect(), total)
-}
-
-/// The failure rate across each input's range (only when some spec failed).
-pub(crate) fn failure_rates(tables: &RunTables) -> Vec<FailureRate> {
-    if !tables.failed.contains(&true) {
+/// The failure rate for each value of each categorical input (only when some spec failed).
+pub(crate) fn category_rates(run: &RunScan) -> Vec<CategoryRate> {
+    if run.failed == 0 {
         return Vec::new();
     }
-    tables
-        .inputs
+    run.categorical
         .iter()
-        .map(|input| {
-            let edges = Histogram::of(&input.values, FAILURE_BINS).edges;
-            let (low, high) = (edges[0], edges[FAILURE_BINS]);
-            let mut failed = [0u64; FAILURE_BINS];
-            let mut all = [0u64; FAILURE_BINS];
-            for (i, &v) in input.values.iter().enumerate() {
-                if !v.is_finite() || !(tables.failed[i] || tables.succeeded[i]) {
-                    continue;
-                }
-                let bin = (((v - low) / (high - low) * FAILURE_BINS as f64) as usize).min(FAILURE_BINS - 1);
-                all[bin] += 1;
-                failed[bin] += u64::from(tables.failed[i]);
-            }
-            let rates =
-                (0..FAILURE_BINS).map(|b| if all[b] == 0 { 0.0 } else { failed[b] as f64 / all[b] as f64 }).collect();
-            FailureRate { input: input.name.clone(), edges, rates }
+        .map(|input| CategoryRate {
+            input: input.name.clone(),
+            categories: input.categories.iter().map(|c| c.value.clone()).collect(),
+            rates: input.categories.iter().map(|c| c.failed as f64 / (c.failed + c.succeeded).max(1) as f64).collect(),
+            failed: input.categories.iter().map(|c| c.failed).collect(),
+            specs: input.categories.iter().map(|c| c.failed + c.succeeded).collect(),
         })
         .collect()
 }
 
 /// The sensitivity analysis of every output, when the design supports one.
-pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> Sensitivity {
+pub(crate) fn sensitivity(run: &RunScan, design: Option<&DesignRecord>) -> Sensitivity {
     let Some(design) = design else {
         return Sensitivity::Unsupported(
             "The specs of this run came from a file or a sampler, not a recorded design: sensitivity indices \
@@ -125,14 +145,11 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
     let dims = design.dimensions.len();
     match design.method {
         DesignMethod::Saltelli => Sensitivity::Sobol(
-            tables
-                .outputs
+            run.outputs
                 .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        sobol_indices(&c.values, dims, design.second_order, DEFAULT_RESAMPLES, design.seed),
-                    )
+                .map(|o| {
+                    let y = o.dense.as_deref().unwrap_or_default();
+                    (o.name.clone(), sobol_indices(y, dims, design.second_order, DEFAULT_RESAMPLES, design.seed))
                 })
                 .collect(),
         ),
@@ -140,7 +157,7 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
             let levels = design.levels.unwrap_or(4);
             let mut columns = Vec::with_capacity(dims);
             for field in design_inputs(Some(design)) {
-                match tables.inputs.iter().find(|c| c.name == field) {
+                match run.numeric.iter().find(|c| c.name == field).and_then(|c| c.dense.as_deref()) {
                     Some(column) => columns.push(column),
                     None => {
                         return Sensitivity::Unsupported(format!(
@@ -150,14 +167,14 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
                     }
                 }
             }
-            let rows = tables.failed.len();
-            let x: Vec<f64> = (0..rows).flat_map(|i| columns.iter().map(move |c| c.values[i])).collect();
+            let rows = columns.first().map_or(0, |c| c.len());
+            let x: Vec<f64> = (0..rows).flat_map(|i| columns.iter().map(move |c| c[i])).collect();
             Sensitivity::Morris(
-                tables
-                    .outputs
+                run.outputs
                     .iter()
-                    .map(|c| {
-                        (c.name.clone(), morris_indices(&x, &c.values, dims, levels, DEFAULT_RESAMPLES, design.seed))
+                    .map(|o| {
+                        let y = o.dense.as_deref().unwrap_or_default();
+                        (o.name.clone(), morris_indices(&x, y, dims, levels, DEFAULT_RESAMPLES, design.seed))
                     })
                     .collect(),
             )
@@ -166,25 +183,5 @@ pub(crate) fn sensitivity(tables: &RunTables, design: Option<&DesignRecord>) -> 
             "This run's design is `{other}`, which does not support sensitivity indices: run \
              `scatter --design saltelli` for Sobol' indices or `--design morris` for Morris μ* and σ."
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn large_scatter_plots_are_a_seeded_sample_of_the_finite_pairs() {
-        let n = 10_000;
-        let input = Column { name: "x".into(), values: (0..n).map(f64::from).collect() };
-        let mut output = Column { name: "y".into(), values: (0..n).map(|i| f64::from(i) * 2.0).collect() };
-        output.values[5] = f64::NAN;
-        let (points, total) = scatter_sample(&input, &output, 1);
-        assert_eq!((points.len(), total), (MAX_POINTS, n as usize - 1));
-        assert!(points.iter().all(|&(x, y)| y == 2.0 * x && x != 5.0));
-        assert_eq!(points, scatter_sample(&input, &output, 1).0);
-        let mut distinct: Vec<u64> = points.iter().map(|p| p.0 as u64).collect();
-        distinct.dedup();
-        assert_eq!(distinct.len(), MAX_POINTS, "no row twice");
     }
 }

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::analyze::{FailureRate, MAX_POINTS, OutputStats, Sensitivity};
-use super::load::RunTables;
+use super::analyze::{self, CategoryRate, FailureRate, OutputStats, Sensitivity};
+use super::scan::{MAX_POINTS, RunScan, Times};
 use super::svg::{self, Series, number};
 use crate::summary::FailureGroup;
 
@@ -27,16 +27,18 @@ pub(crate) fn escape(text: &str) -> String {
 pub(crate) struct Page<'a> {
     /// `(label, value)` rows of the header.
     pub(crate) header: Vec<(&'static str, String)>,
-    /// The run's numeric columns.
-    pub(crate) tables: &'a RunTables,
+    /// What the run's tables hold.
+    pub(crate) run: &'a RunScan,
     /// Per-output statistics.
     pub(crate) outputs: &'a [OutputStats],
     /// Seed of the scatter samples.
     pub(crate) seed: u64,
     /// Failures by message.
     pub(crate) failures: &'a [FailureGroup],
-    /// Failure rate across each input.
+    /// Failure rate across each numeric input.
     pub(crate) failure_rates: &'a [FailureRate],
+    /// Failure rate for each value of each categorical input.
+    pub(crate) category_rates: &'a [CategoryRate],
     /// The sensitivity analysis.
     pub(crate) sensitivity: &'a Sensitivity,
     /// The design's sampled inputs, in the order of the indices.
@@ -75,9 +77,30 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     outputs_section(&mut out, page);
     scatter_section(&mut out, page);
     failures_section(&mut out, page);
+    time_section(&mut out, page.run.times.as_ref());
     sensitivity_section(&mut out, page.sensitivity, &page.design_inputs);
     out.push_str("</body></html>\n");
     out
+}
+
+const SUMMARY_HEAD: &str = "<table class=\"summary\"><tr><th>column</th><th>count</th><th>NaN</th><th>inf</th><th>min</th><th>25%</th><th>50%</th><th>75%</th><th>max</th><th>mean</th><th>std</th></tr>";
+
+fn summary_row(out: &mut String, name: &str, s: &scythe_core::analysis::Summary) {
+    let _ = write!(
+        out,
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        escape(name),
+        s.count,
+        s.nan,
+        s.inf,
+        stat(s.min),
+        stat(s.q25),
+        stat(s.q50),
+        stat(s.q75),
+        stat(s.max),
+        stat(s.mean),
+        stat(s.std)
+    );
 }
 
 fn outputs_section(out: &mut String, page: &Page<'_>) {
@@ -85,32 +108,14 @@ fn outputs_section(out: &mut String, page: &Page<'_>) {
     if page.outputs.is_empty() {
         out.push_str("<p class=\"note\">No numeric outputs.</p>");
     }
-    if !page.tables.skipped.is_empty() {
-        let _ = write!(
-            out,
-            "<p class=\"note\">Not numeric, not summarized: {}.</p>",
-            escape(&page.tables.skipped.join(", "))
-        );
+    if !page.run.skipped.is_empty() {
+        let _ =
+            write!(out, "<p class=\"note\">Not numeric, not summarized: {}.</p>", escape(&page.run.skipped.join(", ")));
     }
     if !page.outputs.is_empty() {
-        out.push_str("<table class=\"summary\"><tr><th>output</th><th>count</th><th>NaN</th><th>inf</th><th>min</th><th>25%</th><th>50%</th><th>75%</th><th>max</th><th>mean</th><th>std</th></tr>");
+        out.push_str(SUMMARY_HEAD);
         for o in page.outputs {
-            let s = &o.summary;
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&o.name),
-                s.count,
-                s.nan,
-                s.inf,
-                stat(s.min),
-                stat(s.q25),
-                stat(s.q50),
-                stat(s.q75),
-                stat(s.max),
-                stat(s.mean),
-                stat(s.std)
-            );
+            summary_row(out, &o.name, &o.summary);
         }
         out.push_str("</table><p class=\"note\">NaN counts include failed and missing specs; statistics use finite values only (quantiles interpolate linearly, as pandas).</p>");
     }
@@ -130,27 +135,47 @@ fn outputs_section(out: &mut String, page: &Page<'_>) {
 
 fn scatter_section(out: &mut String, page: &Page<'_>) {
     out.push_str("<h2 id=\"inputs\">Inputs → outputs</h2>");
-    if page.tables.inputs.is_empty() {
-        out.push_str("<p class=\"note\">No numeric inputs to plot against.</p>");
+    let run = page.run;
+    if run.numeric.is_empty() && run.categorical.is_empty() {
+        out.push_str("<p class=\"note\">No numeric or categorical inputs to plot against.</p>");
         return;
     }
+    let sampled = if run.succeeded as usize > MAX_POINTS {
+        format!(
+            "a random sample of {} of the {} specs with a result (seed {})",
+            run.sample.len(),
+            run.succeeded,
+            page.seed
+        )
+    } else {
+        format!("all {} specs with a result", run.succeeded)
+    };
+    let _ = write!(out, "<p>Each dot is a spec: {sampled}. Specs with a non-finite value are not drawn.</p>");
     out.push_str("<div class=\"plots\">");
-    for output in &page.tables.outputs {
-        for input in &page.tables.inputs {
-            let (points, total) = super::analyze::scatter_sample(input, output, page.seed);
-            let caption = if total > MAX_POINTS {
-                format!(
-                    "{} against {}: a random sample of {} of {total} specs (seed {})",
-                    output.name,
-                    input.name,
-                    points.len(),
-                    page.seed
-                )
-            } else {
-                format!("{} against {}: all {total} specs with a finite value", output.name, input.name)
-            };
+    for (j, output) in run.outputs.iter().enumerate() {
+        // An input without a finite value (an `Option` always `None`) has nothing to draw.
+        for (k, input) in run.numeric.iter().enumerate().filter(|(_, i)| i.range.0 <= i.range.1) {
+            let points = analyze::scatter_points(run, k, j);
             let svg = svg::scatter(&points, &input.name, &output.name);
+            let caption = format!("{} against {}: {} dots", output.name, input.name, points.len());
             figure(out, &format!("scatter {} {}", input.name, output.name), &svg, &caption);
+        }
+        for (k, input) in run.categorical.iter().enumerate() {
+            let points = analyze::strip_points(run, k, j);
+            let names: Vec<String> = input.categories.iter().map(|c| c.value.clone()).collect();
+            let means: Vec<f64> = input
+                .categories
+                .iter()
+                .map(|c| if c.sums[j].1 == 0 { f64::NAN } else { c.sums[j].0 / c.sums[j].1 as f64 })
+                .collect();
+            let svg = svg::strip(&names, &points, &means, &input.name, &output.name);
+            let caption = format!(
+                "{} by {}: one strip per value, {} dots; bar: the mean over all specs with a result",
+                output.name,
+                input.name,
+                points.len()
+            );
+            figure(out, &format!("strip {} {}", input.name, output.name), &svg, &caption);
         }
     }
     out.push_str("</div>");
@@ -182,7 +207,64 @@ fn failures_section(out: &mut String, page: &Page<'_>) {
             &format!("share of specs that failed, across {}", rate.input),
         );
     }
+    for rate in page.category_rates {
+        let series = [Series { name: "failed", values: &rate.rates, whiskers: None, colour: "#c0504d" }];
+        let svg = svg::bars(&rate.categories, &series, "failure rate");
+        figure(
+            out,
+            &format!("failure rate {}", rate.input),
+            &svg,
+            &format!("share of specs that failed, for each value of {}", rate.input),
+        );
+    }
     out.push_str("</div>");
+}
+
+fn time_section(out: &mut String, times: Option<&Times>) {
+    out.push_str("<h2 id=\"time\">Time</h2>");
+    let Some(times) = times else {
+        out.push_str(
+            "<p class=\"note\">This run has no final/provenance.pq (gathered by an older Scythe): no timings.</p>",
+        );
+        return;
+    };
+    let summary = times.durations.summary();
+    let _ = write!(
+        out,
+        "<p>Duration of each spec that ran in this run (seconds, from final/provenance.pq, duration_s){}.</p>",
+        if times.cached > 0 {
+            format!("; {} results reused from the cache are left out (they ran in an earlier run)", times.cached)
+        } else {
+            String::new()
+        }
+    );
+    out.push_str(SUMMARY_HEAD);
+    summary_row(out, "duration_s", &summary);
+    out.push_str("</table>");
+    if summary.count > 0 {
+        let histogram = times.durations.histogram();
+        let heights: Vec<f64> = histogram.counts.iter().map(|&c| c as f64).collect();
+        out.push_str("<div class=\"plots\">");
+        let svg = svg::histogram(&histogram.edges, &heights, "duration (s)", "specs");
+        figure(out, "histogram duration_s", &svg, &format!("duration of the {} specs that ran", summary.count));
+        out.push_str("</div>");
+    }
+    if times.slowest.is_empty() {
+        return;
+    }
+    out.push_str("<table class=\"slowest\"><tr><th>sort_index</th><th>duration (s)</th><th>attempts</th><th>status</th><th>inputs</th></tr>");
+    for slow in &times.slowest {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            slow.sort_index,
+            number(slow.duration_s),
+            slow.attempts,
+            if slow.failed { "failed" } else { "succeeded" },
+            escape(&slow.inputs.join(", "))
+        );
+    }
+    out.push_str("</table>");
 }
 
 fn sensitivity_section(out: &mut String, sensitivity: &Sensitivity, design_inputs: &[String]) {

@@ -1,4 +1,5 @@
-//! Inline SVG charts drawn by hand: histograms, scatter plots and bar charts with whiskers.
+//! Inline SVG charts drawn by hand: histograms, scatter plots, strips per category and bar
+//! charts with whiskers.
 //!
 //! Every chart is one `<svg>` of fixed size with a plot area, a few ticks on each axis and its
 //! marks (`<rect class="bar">`, `<circle class="point">`, `<line class="whisker">`), so a
@@ -145,6 +146,62 @@ pub(crate) fn scatter(points: &[(f64, f64)], x_label: &str, y_label: &str) -> St
     out
 }
 
+/// One strip of points per category (`(category, y)` pairs, non-finite `y` skipped), spread
+/// sideways by a fixed jitter so that they do not hide each other, and a bar at each category's
+/// `means` entry.
+pub(crate) fn strip(
+    categories: &[String],
+    points: &[(usize, f64)],
+    means: &[f64],
+    x_label: &str,
+    y_label: &str,
+) -> String {
+    let mut out = String::new();
+    let finite = || points.iter().filter(|(c, y)| y.is_finite() && *c < categories.len());
+    let (low, high) = finite()
+        .map(|p| p.1)
+        .chain(means.iter().copied().filter(|m| m.is_finite()))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if low > high { (0.0, 1.0) } else { (low, high) };
+    let x = Scale::new(0.0, categories.len().max(1) as f64, LEFT, WIDTH - RIGHT);
+    let y = Scale::new(low, high, HEIGHT - BOTTOM - 4.0, TOP + 4.0);
+    frame(&mut out, "strip", x, y, x_label, y_label, false);
+    let slot = x.at(1.0) - x.at(0.0);
+    for (c, category) in categories.iter().enumerate() {
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+            x.at(c as f64 + 0.5),
+            HEIGHT - BOTTOM + 14.0,
+            escape(category)
+        );
+        if let Some(&mean) = means.get(c).filter(|m| m.is_finite()) {
+            let _ = write!(
+                out,
+                r##"<line class="mean" x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#d9813b" stroke-width="2"><title>{}: mean {}</title></line>"##,
+                x.at(c as f64 + 0.15),
+                x.at(c as f64 + 0.85),
+                y.at(mean),
+                y.at(mean),
+                escape(category),
+                number(mean)
+            );
+        }
+    }
+    for (i, &(c, v)) in finite().enumerate() {
+        // A fixed low-discrepancy spread (golden ratio) within the middle 60% of the slot.
+        let jitter = (i as f64 * 0.618_033_988_749_895).fract() - 0.5;
+        let _ = write!(
+            out,
+            r##"<circle class="point" cx="{:.1}" cy="{:.1}" r="1.6" fill="#4a7ab5" fill-opacity="0.45"/>"##,
+            x.at(c as f64 + 0.5) + jitter * slot * 0.6,
+            y.at(v)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// One bar series of a grouped bar chart.
 pub(crate) struct Series<'a> {
     /// Legend text.
@@ -246,6 +303,9 @@ mod tests {
         assert_eq!(h.matches(r#"class="bar""#).count(), 2);
         let s = scatter(&[(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0)], "x", "y");
         assert_eq!(s.matches(r#"class="point""#).count(), 2);
+        let strip =
+            strip(&["wood".into(), "brick".into()], &[(0, 1.0), (1, 2.0), (1, f64::NAN)], &[1.0, 2.0], "m", "y");
+        assert_eq!((strip.matches(r#"class="point""#).count(), strip.matches(r#"class="mean""#).count()), (2, 2));
         let b = bars(
             &["a".into(), "b<".into()],
             &[Series { name: "S1", values: &[0.5, 0.1], whiskers: Some(&[0.05, 0.02]), colour: "#000" }],

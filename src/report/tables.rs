@@ -1,12 +1,13 @@
-//! The report's tables: `sensitivity.pq`, and the figures' data `summary.pq` and
-//! `histograms.pq`, encoded as Parquet in memory.
+//! The report's tables: `sensitivity.pq`, and the figures' data `summary.pq`,
+//! `histograms.pq`, `failure_rates.pq`, `time.pq` and `slowest.pq`, encoded as Parquet in memory.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{Field, Schema};
 
-use super::analyze::{OutputStats, Sensitivity};
+use super::analyze::{CategoryRate, FailureRate, OutputStats, Sensitivity};
+use super::scan::Times;
 use crate::error::Error;
 
 /// A table of named columns, encoded as Parquet.
@@ -94,6 +95,84 @@ pub(crate) fn summary(outputs: &[OutputStats]) -> Result<Vec<u8>, Error> {
             ("max", stat(|o| o.summary.max)),
             ("mean", stat(|o| o.summary.mean)),
             ("std", stat(|o| o.summary.std)),
+        ],
+    )
+}
+
+/// `time.pq`: one row, the statistics of the durations (seconds) of the specs that ran in
+/// this run, with the columns of `summary.pq`, `cached` (results reused, left out) and `total`.
+pub(crate) fn time(times: &Times) -> Result<Vec<u8>, Error> {
+    let s = times.durations.summary();
+    let count = |v: usize| -> ArrayRef { Arc::new(UInt64Array::from(vec![v as u64])) };
+    let stat = |v: f64| floats(vec![v]);
+    encode(
+        "time.pq",
+        vec![
+            ("column", strings(vec!["duration_s".to_owned()])),
+            ("count", count(s.count)),
+            ("cached", Arc::new(UInt64Array::from(vec![times.cached]))),
+            ("min", stat(s.min)),
+            ("q25", stat(s.q25)),
+            ("q50", stat(s.q50)),
+            ("q75", stat(s.q75)),
+            ("max", stat(s.max)),
+            ("mean", stat(s.mean)),
+            ("std", stat(s.std)),
+            ("total", stat(times.busy_s)),
+        ],
+    )
+}
+
+/// `slowest.pq`: the slowest specs, slowest first: `sort_index`, `duration_s`, `attempts`,
+/// `failed`.
+pub(crate) fn slowest(times: &Times) -> Result<Vec<u8>, Error> {
+    let slow = &times.slowest;
+    encode(
+        "slowest.pq",
+        vec![
+            ("sort_index", Arc::new(UInt64Array::from_iter_values(slow.iter().map(|s| s.sort_index)))),
+            ("duration_s", floats(slow.iter().map(|s| s.duration_s).collect())),
+            ("attempts", Arc::new(UInt32Array::from_iter_values(slow.iter().map(|s| s.attempts)))),
+            ("failed", Arc::new(BooleanArray::from(slow.iter().map(|s| s.failed).collect::<Vec<bool>>()))),
+        ],
+    )
+}
+
+/// `failure_rates.pq`: the failure charts' data, one row per bin of a numeric input (`low`,
+/// `high`; `value` empty) or value of a categorical one (`value`; `low`, `high` NaN), with
+/// `failed` and `specs` counts.
+pub(crate) fn failure_rates(numeric: &[FailureRate], categorical: &[CategoryRate]) -> Result<Vec<u8>, Error> {
+    let (mut input, mut value, mut low, mut high, mut failed, mut specs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rate in numeric {
+        for b in 0..rate.failed.len() {
+            input.push(rate.input.clone());
+            value.push(String::new());
+            low.push(rate.edges[b]);
+            high.push(rate.edges[b + 1]);
+            failed.push(rate.failed[b]);
+            specs.push(rate.specs[b]);
+        }
+    }
+    for rate in categorical {
+        for (c, category) in rate.categories.iter().enumerate() {
+            input.push(rate.input.clone());
+            value.push(category.clone());
+            low.push(f64::NAN);
+            high.push(f64::NAN);
+            failed.push(rate.failed[c]);
+            specs.push(rate.specs[c]);
+        }
+    }
+    encode(
+        "failure_rates.pq",
+        vec![
+            ("input", strings(input)),
+            ("value", strings(value)),
+            ("low", floats(low)),
+            ("high", floats(high)),
+            ("failed", Arc::new(UInt64Array::from(failed))),
+            ("specs", Arc::new(UInt64Array::from(specs))),
         ],
     )
 }

@@ -15,32 +15,51 @@ impl Histogram {
     /// `bins` (at least 1) equal-width bins over the finite values of `values`; as numpy does,
     /// a range of one value becomes `[v − 0.5, v + 0.5]` and no values give `[0, 1]`.
     pub fn of(values: &[f64], bins: usize) -> Histogram {
-        let bins = bins.max(1);
-        let finite = || values.iter().copied().filter(|v| v.is_finite());
-        let (mut low, mut high) =
-            finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if low > high {
-            (low, high) = (0.0, 1.0);
-        } else if low == high {
-            (low, high) = (low - 0.5, high + 0.5);
+        let (low, high) = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let mut histogram = Histogram::over(low, high, bins);
+        for &v in values {
+            histogram.add(v);
         }
+        histogram
+    }
+
+    /// Empty bins over `[low, high]`, the smallest and largest finite values of a column read
+    /// before (`low > high` when it has none), with the rules of [`Histogram::of`]; fill them
+    /// with [`Histogram::add`] while streaming the column.
+    pub fn over(low: f64, high: f64, bins: usize) -> Histogram {
+        let bins = bins.max(1);
+        let (low, high) = if low > high {
+            (0.0, 1.0)
+        } else if low == high {
+            (low - 0.5, high + 0.5)
+        } else {
+            (low, high)
+        };
         // numpy.linspace: start + k·step, the last edge exactly `high`.
         let step = (high - low) / bins as f64;
         let mut edges: Vec<f64> = (0..bins).map(|k| k as f64 * step + low).collect();
         edges.push(high);
-        let mut counts = vec![0u64; bins];
-        let scale = bins as f64 / (high - low);
-        for v in finite() {
-            // numpy's index, then its correction against the edges for rounding near a boundary.
-            let mut i = (((v - low) * scale) as usize).min(bins - 1);
-            if v < edges[i] {
-                i -= 1;
-            } else if i + 1 < bins && v >= edges[i + 1] {
-                i += 1;
-            }
-            counts[i] += 1;
+        Histogram { edges, counts: vec![0; bins] }
+    }
+
+    /// Counts `v` in its bin; non-finite values and values outside the edges are not counted.
+    pub fn add(&mut self, v: f64) {
+        let bins = self.counts.len();
+        let (low, high) = (self.edges[0], self.edges[bins]);
+        if !(low..=high).contains(&v) {
+            return;
         }
-        Histogram { edges, counts }
+        // numpy's index, then its correction against the edges for rounding near a boundary.
+        let mut i = (((v - low) * (bins as f64 / (high - low))) as usize).min(bins - 1);
+        if v < self.edges[i] {
+            i -= 1;
+        } else if i + 1 < bins && v >= self.edges[i + 1] {
+            i += 1;
+        }
+        self.counts[i] += 1;
     }
 }
 

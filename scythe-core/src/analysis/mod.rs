@@ -1,6 +1,7 @@
 //! Analysis of a run's outputs: the pure numerics behind `report`.
 //!
-//! [`Summary`] and [`Histogram`] describe one numeric column; [`sobol_indices`] estimates
+//! [`Summary`] and [`Histogram`] describe one numeric column, streamed in a few passes by
+//! [`ColumnScan`] (exact quantiles in bounded memory); [`sobol_indices`] estimates
 //! first-order and total Sobol' indices from the outputs of a `saltelli` design and
 //! [`morris_indices`] Morris's elementary-effect statistics from a `morris` design, both with
 //! bootstrap confidence intervals drawn from a seeded [`Rng`](crate::design::Rng).
@@ -13,12 +14,14 @@ mod error;
 mod histogram;
 mod morris;
 mod sobol;
+mod stream;
 mod summary;
 
 pub use error::AnalysisError;
 pub use histogram::Histogram;
 pub use morris::{MorrisIndices, morris_indices};
 pub use sobol::{SobolIndices, sobol_indices};
+pub use stream::{COLLECT_LIMIT, ColumnScan, QuantileSearch, SEARCH_BINS};
 pub use summary::{Summary, quantile};
 
 /// The normal quantile of a two-sided 95% interval, `Φ⁻¹(0.975)`: a bootstrap confidence

@@ -1,6 +1,8 @@
 //! [`Summary`]: the descriptive statistics of one numeric column, as `pandas.Series.describe`
 //! computes them, plus counts of NaN and infinite values.
 
+use super::ColumnScan;
+
 /// Descriptive statistics of the finite values of a column; NaN and ±∞ are counted apart and
 /// left out of every statistic (a failed spec is a NaN output).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,31 +30,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The statistics of `values` (any order).
+    /// The statistics of `values` (any order), computed as a [`ColumnScan`] computes them
+    /// from a streamed column.
     pub fn of(values: &[f64]) -> Summary {
-        let nan = values.iter().filter(|v| v.is_nan()).count();
-        let inf = values.iter().filter(|v| v.is_infinite()).count();
-        let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        finite.sort_by(f64::total_cmp);
-        let count = finite.len();
-        let mean = if count == 0 { f64::NAN } else { finite.iter().sum::<f64>() / count as f64 };
-        let std = if count < 2 {
-            f64::NAN
-        } else {
-            (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count - 1) as f64).sqrt()
-        };
-        Summary {
-            count,
-            nan,
-            inf,
-            min: finite.first().copied().unwrap_or(f64::NAN),
-            q25: quantile(&finite, 0.25),
-            q50: quantile(&finite, 0.5),
-            q75: quantile(&finite, 0.75),
-            max: finite.last().copied().unwrap_or(f64::NAN),
-            mean,
-            std,
-        }
+        ColumnScan::of(values, 1).summary()
     }
 }
 
