@@ -1,14 +1,14 @@
-//! Designs of experiments on the command line: options (`--set`, `--levels`, `--dist`, …)
-//! parsed at the edge, the design built by `scythe_core::design` from the input's JSON Schema,
-//! and written as specs (`design --out FILE`) or handed to a run (`scatter --design`).
+//! Designs of experiments. Publicly, the methods of [`scythe_core::design`] (for a custom
+//! sampler, [`App::sampler`](crate::App::sampler), that starts from a built-in design, e.g.
+//! [`lhs`] in the unit cube). Inside Scythe, the command-line options (`--set`, `--levels`,
+//! `--dist`, …) parsed at the edge, the design built from the input's JSON Schema, and its
+//! specs written (`design --out FILE`) or handed to a run (`scatter --design`).
+
+pub use scythe_core::design::*;
 
 mod batch;
 mod write;
 
-use scythe_core::design::{
-    DesignField, DesignMethod, DesignRecord, DesignRequest, DesignRows, DesignTable, Distribution, FieldKind,
-    design_fields, plan,
-};
 use scythe_core::schema::DataSchema;
 use serde_json::Value;
 

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use scythe_core::design::{DesignChunk, DesignRows, DesignTable};
 use scythe_core::schema::DataSchema;
@@ -148,8 +149,12 @@ fn write_parquet(
         document: "the design's Parquet file".to_owned(),
         reason: error.to_string(),
     };
-    // One row group per chunk: the writer holds one chunk's encoded pages at a time.
-    let properties = WriterProperties::builder().set_max_row_group_row_count(Some(CHUNK_ROWS)).build();
+    // One row group per chunk: the writer holds one chunk's encoded pages at a time. Snappy,
+    // pyarrow's default.
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(CHUNK_ROWS))
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut writer: Option<ArrowWriter<&mut dyn WriteSend>> = None;
     let mut file = Some(file);
     for start in (0..rows.len()).step_by(CHUNK_ROWS) {
