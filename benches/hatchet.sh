@@ -78,7 +78,7 @@ scythe_run() {
   shift 2
   cpu0=$(workers_cpu)
   start=$(date +%s.%N)
-  "$bin" scatter distance --sample "$n" --engine hatchet --wait "$@" > "$work/last.txt" 2>&1 || { cat "$work/last.txt" >&2; exit 1; }
+  "$bin" scatter distance --design random -n "$n" --engine hatchet --wait "$@" > "$work/last.txt" 2>&1 || { cat "$work/last.txt" >&2; exit 1; }
   end=$(date +%s.%N)
   grep -q "($n succeeded" "$work/last.txt" || { cat "$work/last.txt" >&2; exit 1; }
   wall=$(echo "$end - $start" | bc)
@@ -97,7 +97,7 @@ scythe_one_wall=$wall
 
 say "embedded engine: $specs specs"
 start=$(date +%s.%N)
-SCYTHE_STORAGE="$work/embedded" "$bin" scatter distance --sample "$specs" --engine embedded --workers "$workers" > "$work/last.txt"
+SCYTHE_STORAGE="$work/embedded" "$bin" scatter distance --design random -n "$specs" --engine embedded --workers "$workers" > "$work/last.txt"
 embedded_wall=$(echo "$(date +%s.%N) - $start" | bc)
 row "scythe embedded (local folder)" "$specs" "-" "$(printf %.2f "$embedded_wall")" \
   "$(printf %.0f "$(echo "$specs / $embedded_wall" | bc -l)")" "-" "-" "-"

@@ -20,7 +20,7 @@ if ! "$python" -c 'import pandas, pyarrow, polars' 2>/dev/null; then
 fi
 cargo build --release --quiet -p quickstart
 specs="${SPECS:-1000000}"
-SCYTHE_STORAGE="$work/runs" "$CARGO_TARGET_DIR/release/quickstart" scatter distance --sample "$specs" \
+SCYTHE_STORAGE="$work/runs" "$CARGO_TARGET_DIR/release/quickstart" scatter distance --design random -n "$specs" \
   --engine embedded > "$work/scatter.txt"
 run="$(sed -n 's|^run *||p' "$work/scatter.txt")"
 "$python" "$root/benches/python/read_results.py" "$work/runs/$run" "${REPS:-3}"

@@ -34,7 +34,7 @@ mod artifacts;
 mod cache;
 pub mod catalog;
 mod cli;
-mod design;
+pub mod design;
 pub mod diff;
 mod embedded;
 mod error;

@@ -86,10 +86,7 @@ pub(crate) fn load(specs: &Specs, input: &DataSchema, decode_check: DecodeCheck<
     let mut batches = Vec::with_capacity(raw.len());
     let mut rows = 0u64;
     for batch in raw.iter().filter(|batch| batch.num_rows() > 0) {
-        let conformed = conform(batch, input, rows).map_err(located)?;
-        check_constraints(&conformed, input, rows).map_err(located)?;
-        check_file_refs(&conformed, input, rows).map_err(located)?;
-        decode_check(&conformed, rows).map_err(located)?;
+        let conformed = check_batch(batch, input, rows, decode_check).map_err(located)?;
         rows += conformed.num_rows() as u64;
         batches.push(conformed);
     }
@@ -107,6 +104,21 @@ pub(crate) fn load(specs: &Specs, input: &DataSchema, decode_check: DecodeCheck<
         _ => None,
     };
     Ok(ValidSpecs { batches, rows, design })
+}
+
+/// One batch of specs whose first row is `first_row`, conformed to the input and checked (JSON
+/// Schema constraints, file references, decoding into the input type).
+pub(crate) fn check_batch(
+    batch: &RecordBatch,
+    input: &DataSchema,
+    first_row: u64,
+    decode_check: DecodeCheck<'_>,
+) -> Result<RecordBatch, SpecError> {
+    let conformed = conform(batch, input, first_row)?;
+    check_constraints(&conformed, input, first_row)?;
+    check_file_refs(&conformed, input, first_row)?;
+    decode_check(&conformed, first_row)?;
+    Ok(conformed)
 }
 
 fn check_file_refs(batch: &RecordBatch, input: &DataSchema, first_row: u64) -> Result<(), SpecError> {

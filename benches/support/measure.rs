@@ -2,10 +2,10 @@
 //! binary as children, each child timing one job and printing its measurement, and the parent
 //! reading those back and printing a min/median table.
 //!
-//! Included by `benches/embedded.rs`, `benches/gather_memory.rs` and
+//! Included by `benches/embedded.rs`, `benches/gather_memory.rs`, `benches/design.rs` and
 //! `examples/building_energy/benches/vs_baseline.rs` with `#[path = "…/support/measure.rs"] mod
 //! measure;`. Each describes itself with a [`Bench`] and hands [`main`] over to it. Every item
-//! here is used by all three (through [`main`]), so none is dead code in any of them.
+//! here is used by all four (through [`main`]), so none is dead code in any of them.
 //!
 //! A child is this binary re-executed with [`CHILD_ENV`] naming what it runs (see [`child`]).
 //! It prints `SCYTHE_BENCH_RESULT key=value …` ([`RESULT_PREFIX`]), with at least `wall_s`,
@@ -77,8 +77,25 @@ pub(crate) trait Bench: Default {
         format!("{name} scatter→gather vs hand-written baseline: {n} {specs}, {reps} repetitions, {threads} threads")
     }
 
-    /// Writes `n` specs to `path` (with [`write_specs`]).
-    fn write_specs(path: &Path, n: usize) -> anyhow::Result<()>;
+    /// Writes `n` specs to `path` (with [`write_specs`]). By default there are none.
+    fn write_specs(path: &Path, n: usize) -> anyhow::Result<()> {
+        let _ = (path, n);
+        bail!("{} writes no specs file", Self::NAME)
+    }
+
+    /// The parent process; by default [`parent`]: the specs file, the repetitions of each
+    /// variant and their table. A benchmark whose children vary more than by variant (the
+    /// design benchmark's sizes and methods) runs its own, with [`run_child`].
+    fn run(self) -> anyhow::Result<()> {
+        parent(self)
+    }
+
+    /// Runs the child `role` if it is one of this benchmark's own, returning its measurement
+    /// ([`child`] prints it); `None` for the shared roles. By default there are none.
+    fn own_child(role: &str) -> Option<anyhow::Result<Measurement>> {
+        let _ = role;
+        None
+    }
 
     /// The `baseline` child's hand-written job, writing into `out_dir`: given the batches of
     /// the specs file, read since `started`, it returns its measurement, `wall` since
@@ -204,7 +221,7 @@ pub(crate) struct Summary {
 pub(crate) fn main<B: Bench>() -> ExitCode {
     let result = match std::env::var(CHILD_ENV) {
         Ok(role) => child::<B>(&role),
-        Err(_) => parent(B::default()),
+        Err(_) => B::default().run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -294,7 +311,7 @@ fn env_path(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The 1, 5 and 15 minute load averages, to spot a busy machine; best effort.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".to_owned())
@@ -430,7 +447,8 @@ fn print_table(n: usize, unit: &str, widths: [usize; 2], names: &[&str], runs: &
     summaries
 }
 
-/// Runs this process as the child `role` of `B` and prints its measurement:
+/// Runs this process as the child `role` of `B` and prints its measurement: one of `B`'s own
+/// ([`Bench::own_child`]), or
 ///
 /// - `baseline`: reads the specs file in [`SPECS_FILE_ENV`] in batches of [`BATCH_ROWS`]
 ///   rows, then [`Bench::baseline`], writing into a fresh temporary folder; its wall time
@@ -450,6 +468,9 @@ fn print_table(n: usize, unit: &str, widths: [usize; 2], names: &[&str], runs: &
 /// Its wall time starts once the store is open; the fields `start_kib` (the resident memory
 /// then: the runtime's fixed cost) and `run` (the run) go with it. Every spec must succeed.
 fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
+    if let Some(measurement) = B::own_child(role) {
+        return measurement?.report();
+    }
     let out = tempfile::Builder::new().prefix("scythe-bench-out-").tempdir().context("creating a temporary folder")?;
     let store_dir = match role {
         "baseline" => {

@@ -137,6 +137,13 @@ pub fn weather_file(climate: Climate) -> PathBuf {
 
 /// A Latin-hypercube sample of `n` designs, spread over the bundled climates; every tenth
 /// spec also keeps its hourly trace.
+///
+/// A custom design (`App::sampler`, `scatter simulate --sample N`): it starts from Scythe's
+/// built-in Latin hypercube, then does what a design from the schema cannot: repairs
+/// setpoints that leave no dead band, cycles the bundled weather files, and asks for a trace
+/// on one spec in ten. Built-in designs work too, given the fields the schema cannot draw:
+/// `scatter simulate --design sobol -n 1024 --set hourly_trace=false --levels
+/// weather=a.csv,b.csv` (specs whose setpoints overlap then fail).
 pub fn sample(n: usize, seed: u64) -> Vec<BuildingInput> {
     model::sample(n, seed)
         .into_iter()

@@ -15,7 +15,6 @@
 //! would leave the `[heating, cooling]` setpoint band, it supplies the
 //! constant power that lands the zone exactly on the violated setpoint.
 
-use rand::seq::SliceRandom;
 use rand::{Rng, RngExt as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -416,7 +415,8 @@ fn summarise(hourly: Vec<HourlyRow>) -> Simulation {
     s
 }
 
-/// Draws `n` buildings by Latin-hypercube sampling over [`PARAMETER_RANGES`].
+/// Draws `n` buildings by Latin-hypercube sampling over [`PARAMETER_RANGES`]
+/// (Scythe's built-in `lhs`, the design `--design lhs` draws).
 ///
 /// Each parameter range is cut into `n` equal strata and every stratum is
 /// used exactly once per parameter. Pairs that would violate
@@ -424,20 +424,20 @@ fn summarise(hourly: Vec<HourlyRow>) -> Simulation {
 /// heating setpoints between samples, which keeps the stratification.
 /// Deterministic for a given `(n, seed)`.
 pub fn sample(n: usize, seed: u64) -> Vec<Building> {
+    // Scythe's own Latin hypercube in the unit cube, each coordinate mapped onto its range.
+    let unit = scythe::design::lhs(n, PARAMETER_RANGES.len(), seed, 1);
+    let mut buildings: Vec<Building> = unit
+        .iter()
+        .map(|u| {
+            Building::from_array(std::array::from_fn(|d| {
+                let r = &PARAMETER_RANGES[d];
+                (r.min + u[d] * (r.max - r.min)).min(r.max)
+            }))
+        })
+        .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let columns: Vec<Vec<f64>> = PARAMETER_RANGES.iter().map(|r| lhs_column(n, r, &mut rng)).collect();
-    let mut buildings: Vec<Building> =
-        (0..n).map(|i| Building::from_array(std::array::from_fn(|d| columns[d][i]))).collect();
     repair_setpoints(&mut buildings, &mut rng);
     buildings
-}
-
-/// One Latin-hypercube column: a random point in each of `n` strata of
-/// `r`, in random order.
-fn lhs_column(n: usize, r: &ParameterRange, rng: &mut impl Rng) -> Vec<f64> {
-    let mut strata: Vec<usize> = (0..n).collect();
-    strata.shuffle(rng);
-    strata.into_iter().map(|s| stratum_point(r, s, n, rng.random::<f64>())).collect()
 }
 
 /// The point at relative position `u ∈ [0, 1)` within stratum `s` of `n`.

@@ -1,6 +1,7 @@
-//! The smallest Scythe experiment: `cargo run -p quickstart -- scatter distance --sample 100`,
-//! or with your own specs: `cargo run -p quickstart -- scatter distance --specs points.csv`
-//! (columns `x,y`).
+//! The smallest Scythe experiment: `cargo run -p quickstart -- scatter distance --design grid
+//! --points 10` (a 10 × 10 grid over the square the schema's bounds give), `--design sobol -n
+//! 1024` or any other built-in design, or your own specs: `cargo run -p quickstart -- scatter
+//! distance --specs points.csv` (columns `x,y`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, JsonSchema)]
 struct Point {
     /// Horizontal coordinate.
+    #[schemars(range(min = -10.0, max = 10.0))]
     x: f64,
     /// Vertical coordinate.
+    #[schemars(range(min = -10.0, max = 10.0))]
     y: f64,
 }
 
@@ -30,8 +33,5 @@ fn distance(point: Point) -> Distance {
 }
 
 fn main() -> std::process::ExitCode {
-    scythe::App::new()
-        .experiment::<distance>()
-        .sampler::<distance>(|n, _seed| (0..n).map(|i| Point { x: (i % 10) as f64, y: (i / 10) as f64 }).collect())
-        .run()
+    scythe::App::new().experiment::<distance>().run()
 }

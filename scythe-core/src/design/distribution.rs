@@ -19,25 +19,44 @@ impl Distribution {
     /// - `Normal`: `mean + sd Φ⁻¹(u)`, `u` kept within `[2⁻⁵³, 1 − 2⁻⁵³]` so values are finite.
     /// - `Categorical`: value `⌊u k⌋` of `k`, stratified like integers.
     pub fn value(&self, u: f64) -> Value {
+        match self {
+            Distribution::Uniform { integer: true, .. } => Value::from(self.integer(u)),
+            Distribution::Categorical { values } => values.get(self.choice(u)).cloned().unwrap_or(Value::Null),
+            _ => number(self.number(u)),
+        }
+    }
+
+    /// [`Distribution::value`] of a real-valued distribution (`Uniform` of a real field,
+    /// `LogUniform`, `Normal`); NaN for the others.
+    pub(crate) fn number(&self, u: f64) -> f64 {
         let u = u.clamp(0.0, 1.0);
         match self {
-            Distribution::Uniform { low, high, integer: true } => {
-                let (low, high) = (low.ceil() as i64, high.floor() as i64);
-                let count = high.saturating_sub(low).saturating_add(1).max(1);
-                let offset = ((u * count as f64) as i64).min(count - 1);
-                Value::from(low.saturating_add(offset))
-            }
-            Distribution::Uniform { low, high, integer: false } => number((low + u * (high - low)).clamp(*low, *high)),
-            Distribution::LogUniform { low, high } => {
-                number((low.ln() + u * (high.ln() - low.ln())).exp().clamp(*low, *high))
-            }
-            Distribution::Normal { mean, sd } => number(mean + sd * inverse_normal_cdf(u.clamp(TAIL, 1.0 - TAIL))),
-            Distribution::Categorical { values } => {
-                let count = values.len().max(1);
-                let index = ((u * count as f64) as usize).min(count - 1);
-                values.get(index).cloned().unwrap_or(Value::Null)
-            }
+            Distribution::Uniform { low, high, .. } => (low + u * (high - low)).clamp(*low, *high),
+            Distribution::LogUniform { low, high } => (low.ln() + u * (high.ln() - low.ln())).exp().clamp(*low, *high),
+            Distribution::Normal { mean, sd } => mean + sd * inverse_normal_cdf(u.clamp(TAIL, 1.0 - TAIL)),
+            Distribution::Categorical { .. } => f64::NAN,
         }
+    }
+
+    /// [`Distribution::value`] of an integer `Uniform`: one equal stratum of `[0, 1)` per
+    /// integer of `low..=high`.
+    pub(crate) fn integer(&self, u: f64) -> i64 {
+        let u = u.clamp(0.0, 1.0);
+        let Distribution::Uniform { low, high, .. } = self else { return 0 };
+        let (low, high) = (low.ceil() as i64, high.floor() as i64);
+        let count = high.saturating_sub(low).saturating_add(1).max(1);
+        let offset = ((u * count as f64) as i64).min(count - 1);
+        low.saturating_add(offset)
+    }
+
+    /// [`Distribution::value`] of a `Categorical`: the index `⌊u k⌋` of its `k` values.
+    pub(crate) fn choice(&self, u: f64) -> usize {
+        let u = u.clamp(0.0, 1.0);
+        let count = match self {
+            Distribution::Categorical { values } => values.len().max(1),
+            _ => 1,
+        };
+        ((u * count as f64) as usize).min(count - 1)
     }
 
     /// The levels of this dimension in a grid with `points` points per numeric field: evenly

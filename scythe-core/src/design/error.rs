@@ -15,15 +15,15 @@ pub enum DesignError {
     },
     /// More points than the method supports.
     #[error(
-        "{method} supports at most {max} points (the direction numbers have 16 bits), not {n}; use a smaller -n, or --method lhs/halton/random"
+        "{method} supports at most {max} points (the direction numbers have 32 bits), not {n}; use a smaller -n, or --method lhs/halton/random"
     )]
     TooManyPoints {
         /// The method.
         method: &'static str,
         /// The points asked for.
-        n: usize,
+        n: u64,
         /// The limit.
-        max: usize,
+        max: u64,
     },
     /// Morris needs an even number of levels.
     #[error("morris needs an even number of levels of at least 2 (--morris-levels), not {0}")]

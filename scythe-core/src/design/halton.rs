@@ -12,31 +12,51 @@ const BELOW_ONE: f64 = 1.0 - f64::EPSILON / 2.0;
 /// dimension `j` uses the `j`-th prime as its base. Point 0 is scrambled too, so it is not the
 /// origin.
 pub fn halton(n: usize, dims: usize, seed: u64) -> UnitDesign {
-    let bases = primes(dims);
-    let permutations: Vec<Vec<Vec<u32>>> = bases
-        .iter()
-        .enumerate()
-        .map(|(j, &base)| {
-            let mut rng = Rng::stream(seed, 0x6861_6c74_0000 + j as u64);
-            (0..digits(base)).map(|_| rng.permutation(base as usize)).collect()
-        })
-        .collect();
     let mut design = UnitDesign::with_capacity(dims, n);
-    let mut row = vec![0.0; dims];
-    for i in 0..n as u64 {
-        for ((u, &base), permutation) in row.iter_mut().zip(&bases).zip(&permutations) {
-            let (mut rest, mut scale, mut value) = (i, 1.0 / f64::from(base), 0.0);
-            for digit_permutation in permutation {
-                let digit = (rest % u64::from(base)) as usize;
-                rest /= u64::from(base);
-                value += f64::from(digit_permutation[digit]) * scale;
-                scale /= f64::from(base);
-            }
-            *u = value.min(BELOW_ONE);
-        }
-        design.push(&row);
-    }
+    HaltonPoints::new(dims, seed).fill(0, n, &mut design);
     design
+}
+
+/// The scrambled Halton points of `dims` dimensions for a seed; row `i` from the digits of `i`.
+#[derive(Debug, Clone)]
+pub(crate) struct HaltonPoints {
+    bases: Vec<u32>,
+    /// Per dimension, one permutation of `0..base` per digit.
+    permutations: Vec<Vec<Vec<u32>>>,
+}
+
+impl HaltonPoints {
+    /// The points of `dims` dimensions for `seed`.
+    pub(crate) fn new(dims: usize, seed: u64) -> Self {
+        let bases = primes(dims);
+        let permutations = bases
+            .iter()
+            .enumerate()
+            .map(|(j, &base)| {
+                let mut rng = Rng::stream(seed, 0x6861_6c74_0000 + j as u64);
+                (0..digits(base)).map(|_| rng.permutation(base as usize)).collect()
+            })
+            .collect();
+        Self { bases, permutations }
+    }
+
+    /// Rows `start..start + count` appended to `out`.
+    pub(crate) fn fill(&self, start: u64, count: usize, out: &mut UnitDesign) {
+        let mut row = vec![0.0; self.bases.len()];
+        for i in start..start + count as u64 {
+            for ((u, &base), permutation) in row.iter_mut().zip(&self.bases).zip(&self.permutations) {
+                let (mut rest, mut scale, mut value) = (i, 1.0 / f64::from(base), 0.0);
+                for digit_permutation in permutation {
+                    let digit = (rest % u64::from(base)) as usize;
+                    rest /= u64::from(base);
+                    value += f64::from(digit_permutation[digit]) * scale;
+                    scale /= f64::from(base);
+                }
+                *u = value.min(BELOW_ONE);
+            }
+            out.push(&row);
+        }
+    }
 }
 
 /// Digits of a base-`base` fraction that an `f64` resolves (53 bits).

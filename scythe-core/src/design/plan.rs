@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::fields::{Bound, DesignField, FieldKind};
 use super::record::{DesignMethod, DesignRecord, Dimension, Distribution};
-use super::{DesignError, UnitDesign, grid, grid_size, halton, lhs, morris, random, saltelli, sobol};
+use super::rows::nest;
+use super::{DesignError, UnitDesign, grid_size, saltelli_block};
 
 /// What the user asked for, with field values still as text (`--set x=1.5`).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,21 +48,7 @@ pub struct DesignTable {
 impl DesignTable {
     /// Row `i` as a JSON object, nested structs rebuilt from the dotted paths.
     pub fn object(&self, i: usize) -> Value {
-        let mut root = Map::new();
-        for (path, value) in self.columns.iter().zip(&self.rows[i]) {
-            let mut object = &mut root;
-            let mut parts = path.split('.').peekable();
-            while let Some(part) = parts.next() {
-                if parts.peek().is_none() {
-                    object.insert(part.to_owned(), value.clone());
-                    break;
-                }
-                let entry = object.entry(part.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-                let Value::Object(inner) = entry else { break };
-                object = inner;
-            }
-        }
-        Value::Object(root)
+        nest(self.columns.iter().zip(self.rows[i].iter().cloned()))
     }
 }
 
@@ -301,63 +288,30 @@ fn parse_value(field: &DesignField, text: &str, option: &'static str) -> Result<
 }
 
 impl DesignRecord {
-    /// The design's rows over `fields` (the same fields [`plan`] saw): sampled dimensions from
-    /// the method, fixed fields from [`DesignRecord::fixed`].
+    /// Every row of the design over `fields` (the same fields [`plan`] saw), as JSON values:
+    /// for small designs and tests; [`DesignRecord::rows`] streams.
     pub fn table(&self, fields: &[DesignField]) -> Result<DesignTable, DesignError> {
-        let dims = self.dimensions.len();
-        let n = usize::try_from(self.n).map_err(|_| DesignError::Size(format!("n = {} is too large", self.n)))?;
-        let columns: Vec<String> = fields.iter().map(|f| f.path.clone()).collect();
-        let source: Vec<Source> = columns
-            .iter()
-            .map(|path| match self.dimensions.iter().position(|d| &d.field == path) {
-                Some(j) => Source::Dimension(j),
-                None => Source::Fixed(self.fixed.get(path).cloned().unwrap_or(Value::Null)),
-            })
-            .collect();
-        let build = |coordinates: &mut dyn FnMut(usize) -> Value| {
-            source
-                .iter()
-                .map(|s| match s {
-                    Source::Dimension(j) => coordinates(*j),
-                    Source::Fixed(value) => value.clone(),
-                })
-                .collect::<Vec<Value>>()
-        };
-        let rows = if self.method == DesignMethod::Grid {
-            let counts = level_counts(&self.dimensions);
-            grid(&counts)
-                .map(|index| {
-                    build(&mut |j| match &self.dimensions[j].distribution {
-                        Distribution::Categorical { values } => values[index[j]].clone(),
-                        other => other.value(0.5),
-                    })
-                })
-                .collect()
-        } else {
-            let unit = self.unit_design(n, dims)?;
-            unit.iter().map(|point| build(&mut |j| self.dimensions[j].distribution.value(point[j]))).collect()
-        };
-        Ok(DesignTable { columns, rows })
+        let rows = self.rows(fields)?;
+        let count =
+            usize::try_from(rows.len()).map_err(|_| DesignError::Size(format!("n = {} is too large", self.n)))?;
+        let chunk = rows.chunk(0, count);
+        let table = (0..chunk.rows).map(|row| chunk.columns.iter().map(|column| column.value(row)).collect()).collect();
+        Ok(DesignTable { columns: rows.columns().to_vec(), rows: table })
     }
 
     /// The design in the unit cube (not for grids): what `report` rebuilds Saltelli's and
     /// Morris's matrices from.
     pub fn unit_design(&self, n: usize, dims: usize) -> Result<UnitDesign, DesignError> {
-        let seed = self.seed;
-        Ok(match self.method {
-            DesignMethod::Random | DesignMethod::Grid => random(n, dims, seed),
-            DesignMethod::Lhs => lhs(n, dims, seed, self.maximin.unwrap_or(1) as usize),
-            DesignMethod::Sobol => sobol(n, dims, seed)?,
-            DesignMethod::Halton => halton(n, dims, seed),
-            DesignMethod::Saltelli => saltelli(n, dims, seed, self.second_order)?,
-            DesignMethod::Morris => morris(n, dims, self.levels.unwrap_or(4), seed)?,
-        })
+        let rows = match self.method {
+            DesignMethod::Saltelli => n * saltelli_block(dims, self.second_order),
+            DesignMethod::Morris => n * (dims + 1),
+            _ => n,
+        };
+        let mut design = UnitDesign::with_capacity(dims, rows);
+        let record = DesignRecord { n: n as u64, ..self.clone() };
+        record.unit_points(dims)?.fill(0, rows, &mut design);
+        Ok(design)
     }
-}
-
-enum Source {
-    Dimension(usize),
-    Fixed(Value),
 }
 
 #[cfg(test)]

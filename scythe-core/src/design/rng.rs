@@ -32,6 +32,13 @@ impl Rng {
         Self { state: mix64(seed ^ mix64(tag.wrapping_add(GOLDEN_GAMMA))) }
     }
 
+    /// The generator `draws` draws further on, in constant time (the state is a Weyl
+    /// sequence), so a design can start at any row.
+    pub fn skip(mut self, draws: u64) -> Self {
+        self.state = self.state.wrapping_add(draws.wrapping_mul(GOLDEN_GAMMA));
+        self
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
@@ -87,6 +94,15 @@ mod tests {
         let mut again = Rng::new(7);
         assert!(a.iter().all(|&x| x == again.next_u64()));
         assert_ne!(Rng::stream(7, 0).next_u64(), Rng::stream(7, 1).next_u64());
+    }
+
+    #[test]
+    fn skipping_lands_where_drawing_does() {
+        let mut drawn = Rng::stream(5, 9);
+        for _ in 0..1000 {
+            drawn.next_u64();
+        }
+        assert_eq!(drawn.next_u64(), Rng::stream(5, 9).skip(1000).next_u64());
     }
 
     #[test]

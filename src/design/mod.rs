@@ -1,20 +1,25 @@
-//! Designs of experiments on the command line: options (`--set`, `--levels`, `--dist`, …)
-//! parsed at the edge, the design built by `scythe_core::design` from the input's JSON Schema,
-//! and written as specs (`design --out FILE`) or handed to a run (`scatter --design`).
+//! Designs of experiments. Publicly, the methods of [`scythe_core::design`] (for a custom
+//! sampler, [`App::sampler`](crate::App::sampler), that starts from a built-in design, e.g.
+//! [`lhs`] in the unit cube). Inside Scythe, the command-line options (`--set`, `--levels`,
+//! `--dist`, …) parsed at the edge, the design built from the input's JSON Schema, and its
+//! specs written (`design --out FILE`) or handed to a run (`scatter --design`).
 
-use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
+pub use scythe_core::design::*;
 
-use arrow::array::RecordBatch;
-use scythe_core::design::{
-    DesignField, DesignMethod, DesignRecord, DesignRequest, DesignTable, Distribution, FieldKind, design_fields, plan,
-};
+mod batch;
+mod write;
+
 use scythe_core::schema::DataSchema;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::specs::{Specs, json_reading_schema, tuples_as_objects};
+use crate::specs::Specs;
+
+use batch::BatchBuilder;
+pub(crate) use write::{write, write_template};
+
+/// Rows generated, validated and written at a time (one Parquet row group each).
+const CHUNK_ROWS: usize = 64 * 1024;
 
 /// Options of a design shared by `design`, `scatter --design` and `allocate --design`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -63,12 +68,12 @@ pub(crate) fn parse_method(text: &str) -> Result<DesignMethod, String> {
         .ok_or_else(|| format!("unknown design `{text}`; expected one of {}", ALL.map(DesignMethod::as_str).join(", ")))
 }
 
-/// A design built for an input: its record, rows and the input's fields.
+/// A design built for an input: its record and its rows.
 pub(crate) struct Built {
     /// What the manifest records.
     pub(crate) record: DesignRecord,
-    /// The rows.
-    pub(crate) table: DesignTable,
+    /// The rows, generated a chunk at a time.
+    pub(crate) rows: DesignRows,
 }
 
 /// Builds a design over `input`, printing its warnings to stderr.
@@ -114,14 +119,18 @@ pub(crate) fn build(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let table = record.table(&fields)?;
-    Ok(Built { record, table })
+    let rows = record.rows(&fields)?;
+    Ok(Built { record, rows })
 }
 
 impl Built {
     /// The design as specs for a run (validated by the run like any specs).
     pub(crate) fn to_specs(&self, input: &DataSchema) -> Result<Specs, Error> {
-        let batches = to_batches(&self.table, input)?;
+        let mut builder = BatchBuilder::new(&self.rows, input);
+        let batches = (0..self.rows.len())
+            .step_by(CHUNK_ROWS)
+            .map(|start| builder.batch(&self.rows.chunk(start, CHUNK_ROWS)))
+            .collect::<Result<_, _>>()?;
         Ok(Specs::Designed { batches, record: Box::new(self.record.clone()) })
     }
 }
@@ -151,120 +160,7 @@ fn parse_distribution(field: &str, text: &str) -> Result<Distribution, Error> {
     }
 }
 
-/// Converts the rows to Arrow batches of the input's columns (rows as JSON objects).
-fn to_batches(table: &DesignTable, input: &DataSchema) -> Result<Vec<RecordBatch>, Error> {
-    const ROWS: usize = 64 * 1024;
-    let schema = json_reading_schema(input);
-    let arrow =
-        |source: arrow::error::ArrowError| Error::Arrow { context: "building the design's specs".to_owned(), source };
-    let mut batches = Vec::new();
-    for start in (0..table.rows.len()).step_by(ROWS) {
-        let end = (start + ROWS).min(table.rows.len());
-        let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
-            .with_batch_size(end - start)
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(arrow)?;
-        let rows: Vec<Value> = (start..end)
-            .map(|i| {
-                let mut object = table.object(i);
-                if let Value::Object(map) = &mut object {
-                    for field in input.fields() {
-                        if let Some(value) = map.get_mut(field.name()) {
-                            tuples_as_objects(value, field.data_type());
-                        }
-                    }
-                }
-                object
-            })
-            .collect();
-        decoder.serialize(&rows).map_err(arrow)?;
-        if let Some(batch) = decoder.flush().map_err(arrow)? {
-            batches.push(batch);
-        }
-    }
-    Ok(batches)
-}
-
-/// Writes validated design specs to `out` (`.csv`, `.pq`/`.parquet`, `.jsonl`) or, without a
-/// path, as CSV to stdout.
-pub(crate) fn write(table: &DesignTable, valid: &[RecordBatch], out: Option<&Path>) -> Result<(), Error> {
-    let Some(path) = out else {
-        let mut stdout = std::io::stdout().lock();
-        return write_csv(table, &mut stdout).map_err(Error::io("writing to standard output"));
-    };
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let context = format!("writing `{}`", path.display());
-    if !matches!(extension.as_str(), "csv" | "jsonl" | "ndjson" | "pq" | "parquet") {
-        return Err(Error::Settings(format!(
-            "--out `{}`: unknown format `.{extension}`; use .csv, .jsonl or .pq",
-            path.display()
-        )));
-    }
-    if extension == "csv"
-        && let Some(nested) = table.columns.iter().find(|c| c.contains('.'))
-    {
-        return Err(Error::Settings(format!(
-            "field `{nested}` is inside a nested struct, which CSV cannot hold; write .jsonl or .pq"
-        )));
-    }
-    let file = std::fs::File::create(path).map_err(Error::io(context.clone()))?;
-    let mut writer = std::io::BufWriter::new(file);
-    match extension.as_str() {
-        "csv" => write_csv(table, &mut writer).map_err(Error::io(context.clone()))?,
-        "jsonl" | "ndjson" => {
-            for i in 0..table.rows.len() {
-                let line = serde_json::to_string(&table.object(i))
-                    .map_err(|error| Error::Document { document: context.clone(), reason: error.to_string() })?;
-                writeln!(writer, "{line}").map_err(Error::io(context.clone()))?;
-            }
-        }
-        _ => {
-            let schema = valid
-                .first()
-                .map(RecordBatch::schema)
-                .ok_or_else(|| Error::Settings("the design has no rows".to_owned()))?;
-            let parquet = |error: parquet::errors::ParquetError| Error::Document {
-                document: context.clone(),
-                reason: error.to_string(),
-            };
-            let mut parquet_writer =
-                parquet::arrow::ArrowWriter::try_new(&mut writer, schema, None).map_err(parquet)?;
-            for batch in valid {
-                parquet_writer.write(batch).map_err(parquet)?;
-            }
-            parquet_writer.close().map_err(parquet)?;
-        }
-    }
-    writer.flush().map_err(Error::io(context))
-}
-
-/// CSV: a header of field names, then one line per row; null is an empty cell.
-fn write_csv(table: &DesignTable, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{}", table.columns.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","))?;
-    for row in &table.rows {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|value| match value {
-                Value::Null => String::new(),
-                Value::String(text) => csv_cell(text),
-                other => csv_cell(&other.to_string()),
-            })
-            .collect();
-        writeln!(out, "{}", cells.join(","))?;
-    }
-    Ok(())
-}
-
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) || text.is_empty() {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-/// `design --template`: the CSV header of the input's fields and one example row.
+/// `design --template`: the input's fields (dotted paths for nested ones) and one example row.
 pub(crate) fn template(input: &DataSchema) -> DesignTable {
     let fields = design_fields(input.json_schema());
     let row = fields.iter().map(example).collect();
