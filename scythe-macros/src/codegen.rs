@@ -94,12 +94,12 @@ fn config(exports: &Exports, config: &Config, fingerprint: &str) -> TokenStream 
     quote!(#config_type { #(#fields,)* ..#config_type::DEFAULT })
 }
 
-/// `Duration::from_millis(N)`.
+/// `Duration::new(secs, nanos)`: exact for any duration the parser accepts.
 fn duration(exports: &Exports, duration: Duration) -> TokenStream {
     let duration_type = exports.duration();
-    // The parser caps durations at `u64::MAX` milliseconds.
-    let millis = Literal::u64_unsuffixed(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
-    quote!(#duration_type::from_millis(#millis))
+    let secs = Literal::u64_unsuffixed(duration.as_secs());
+    let nanos = Literal::u32_unsuffixed(duration.subsec_nanos());
+    quote!(#duration_type::new(#secs, #nanos))
 }
 
 /// `Experiment::run`: one call of the user's function, awaited if async, adapted to `TaskError`.
@@ -201,7 +201,7 @@ mod tests {
                     name: "simulate",
                     description: "Simulates one building.",
                     retries: 2,
-                    timeout: ::scythe::__private::Duration::from_millis(600000),
+                    timeout: ::scythe::__private::Duration::new(600, 0),
                     #fingerprint
                     ..::scythe::__private::ExperimentConfig::DEFAULT
                 };
@@ -300,8 +300,8 @@ mod tests {
                     name: "bldg.sim-v2",
                     description: "Says \"hi\".",
                     retries: 5,
-                    timeout: sc::__private::Duration::from_millis(5400000),
-                    schedule_timeout: sc::__private::Duration::from_millis(500),
+                    timeout: sc::__private::Duration::new(5400, 0),
+                    schedule_timeout: sc::__private::Duration::new(0, 500000000),
                     labels: sc::__private::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true },
                     batch: Some(8),
                     concurrency: Some(3),

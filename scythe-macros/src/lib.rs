@@ -120,9 +120,13 @@
 //! ## `timeout` and `schedule_timeout`
 //!
 //! `timeout` is the longest one attempt may run; `schedule_timeout` the longest a task may wait
-//! in the queue before it starts. Both are durations, checked at compile time: one or more
-//! `<number><unit>` groups with units `ms`, `s`, `m`, `h` and `d`, such as `"500ms"`, `"90s"`,
-//! `"10m"`, `"1h30m"` or `"2d"`. Zero is an error.
+//! in the queue before it starts. Both are durations, read at compile time by
+//! [`humantime`](https://docs.rs/humantime/latest/humantime/fn.parse_duration.html): numbers
+//! (fractions allowed), each followed by a unit, optionally separated by spaces, such as
+//! `"500ms"`, `"90s"`, `"10min"`, `"1h30m"`, `"1.5h"` or `"2 days"`. Units: `ms`, `s` (`sec`),
+//! `m` (`min`), `h` (`hours`), `d` (`days`), `w` (`weeks`), and `us`, `ns`, `M` (months of
+//! 30.44 days), `y` (years of 365.25 days). Zero is an error, as is a number without a unit
+//! (`"1h30"`).
 //!
 //! ```
 //! # use schemars::JsonSchema; use serde::{Deserialize, Serialize};

@@ -236,8 +236,8 @@ fn duration(key: Key, meta: &Meta, errors: &mut Errors) -> Option<Duration> {
             errors.spanned(
                 lit,
                 format_args!(
-                    "invalid duration {}: {error}; write one or more `<number><unit>` groups \
-                     with units `ms`, `s`, `m`, `h` or `d`, e.g. \"90s\" or \"1h30m\"",
+                    "invalid duration {}: {error}; write numbers with units (`ms`, `s`, `min`, \
+                     `h`, `d`, ...), e.g. \"90s\", \"10min\" or \"1h 30m\"",
                     lit.token()
                 ),
             );
@@ -394,10 +394,11 @@ mod tests {
         assert_eq!(messages(quote!(timeout = "0s")), ["`timeout` must be greater than zero"]);
         assert_eq!(messages(quote!(timeout = 10m)), ["`timeout` expects a duration string: `timeout = \"10m\"`"]);
         assert_eq!(
-            messages(quote!(schedule_timeout = "2 hours")),
-            ["invalid duration \"2 hours\": `2` has no unit; write one or more `<number><unit>` groups \
-              with units `ms`, `s`, `m`, `h` or `d`, e.g. \"90s\" or \"1h30m\""]
+            messages(quote!(schedule_timeout = "2 hourz")),
+            ["invalid duration \"2 hourz\": unknown unit `hourz`; write numbers with units (`ms`, `s`, \
+              `min`, `h`, `d`, ...), e.g. \"90s\", \"10min\" or \"1h 30m\""]
         );
+        assert_eq!(messages(quote!(timeout = "2 hours")), Vec::<String>::new());
     }
 
     #[test]
