@@ -47,9 +47,7 @@
 //!   proxy names the input and output types, a `pub fn` needs `pub` input and output types;
 //! - one `impl scythe::Experiment for simulate`, whose `Input` and `Output` are the function's
 //!   input and output types, whose `CONFIG` holds the options below, and whose `run` calls the
-//!   function (awaiting it if it is `async`, turning its error into a `scythe::TaskError`);
-//! - a compile-time check that the input and output types implement `ExperimentData`, so a type
-//!   without the derives gets an error that points at it.
+//!   function (awaiting it if it is `async`, turning its error into a `scythe::TaskError`).
 //!
 //! # Options
 //!
@@ -244,12 +242,16 @@
 //!
 //! # Errors
 //!
-//! Every mistake is reported at once, each on the token at fault, and the function is still
-//! emitted so editors keep working: unknown or duplicate options, values of the wrong kind,
-//! invalid names and durations, a missing or second input, a context not taken as
-//! `&TaskContext`, `self`, generics, `unsafe`, `extern` or variadic functions, and return types
-//! that are not a struct (`()`, tuples, references, `impl Trait`, primitives). An input or
-//! output type without the derives gets rustc's error on that type.
+//! Every mistake is reported at once, each on the token at fault: unknown or duplicate options,
+//! values of the wrong kind, invalid names and durations, a missing or second input, a context
+//! not taken as `&TaskContext`, `self`, generics, `unsafe`, `extern` or variadic functions, and
+//! return types that are not a struct (`()`, tuples, references, `impl Trait`, primitives). The
+//! function is still emitted, with a stand-in proxy type, so editors keep working and code that
+//! names the experiment (`App::new().experiment::<simulate>()`) adds no error of its own.
+//!
+//! rustc checks the types: an input or output type without the derives gets one error on that
+//! type, and an error type that is not a `std::error::Error + Send + Sync + 'static` gets one on
+//! the error type, saying what to return.
 
 mod codegen;
 mod duration;
@@ -268,11 +270,16 @@ pub fn experiment(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args.into(), item.into()).into()
 }
 
-/// The user's item, unchanged, followed by the generated code or by every error.
+/// The user's item, unchanged, followed by the generated code, or by every error and a dummy
+/// proxy type (so that only the real errors show, as tokio's and clap's macros do).
 fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let generated = match parse::experiment(args, item.clone()) {
         Ok(experiment) => codegen::expand(&experiment),
-        Err(error) => error.to_compile_error(),
+        Err(rejected) => {
+            let errors = rejected.errors.to_compile_error();
+            let dummy = rejected.dummy.as_deref().map(codegen::dummy);
+            quote::quote!(#errors #dummy)
+        }
     };
     quote::quote!(#item #generated)
 }
@@ -292,6 +299,20 @@ mod tests {
         let output = expand(quote!(retry = 2), item.clone()).to_string();
         assert!(output.starts_with(&item.to_string()), "{output}");
         assert_eq!(output.matches("compile_error").count(), 3, "{output}");
+        // A dummy proxy, so that `App::experiment::<simulate>()` adds no error of its own.
+        assert!(output.contains("struct simulate { }"), "{output}");
+        assert!(output.contains("impl :: scythe :: __private :: Experiment for simulate"), "{output}");
+        assert!(output.contains("type Input = ()"), "{output}");
+    }
+
+    #[test]
+    fn on_error_on_an_item_that_is_not_a_function_emits_no_dummy() {
+        let item = quote!(
+            struct Simulate;
+        );
+        let output = expand(quote!(), item.clone()).to_string();
+        assert!(output.starts_with(&item.to_string()), "{output}");
+        assert_eq!(output.matches("compile_error").count(), 1, "{output}");
         assert!(!output.contains("impl"), "{output}");
     }
 
