@@ -411,6 +411,19 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_lists_every_option() {
+        // The table of `scythe::experiment`'s documentation: one row per option (the three
+        // labels share one), each naming the option in backticks.
+        let rows: Vec<&str> =
+            include_str!("../experiment.md").lines().filter(|line| line.starts_with("| [`")).collect();
+        for key in Key::ALL {
+            let named = format!("`{key}`");
+            assert!(rows.iter().any(|row| row.contains(&named)), "the option table misses {named}");
+        }
+        assert_eq!(rows.len(), Key::ALL.len() - 2, "one row per option, the labels share one: {rows:#?}");
+    }
+
+    #[test]
     fn reports_syntax_errors() {
         assert_eq!(messages(quote!(retries = 2 timeout = "1m")).len(), 1);
     }
