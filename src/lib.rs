@@ -68,8 +68,8 @@ pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};
 pub use scythe_core::{
-    CodeFingerprint, Experiment, ExperimentConfig, FileRef, TaskContext, TaskError, TaskErrorKind, Version,
-    VersionStrategy, WorkerLabels,
+    CodeFingerprint, Experiment, ExperimentConfig, ExperimentData, ExperimentError, FileRef, TaskContext, TaskError,
+    TaskErrorKind, Version, VersionStrategy, WorkerLabels,
 };
 pub use scythe_macros::experiment;
 pub use scythe_storage::{Store, StoreLocation};
@@ -83,7 +83,7 @@ pub mod __private {
     pub use core::env;
     pub use core::time::Duration;
     pub use scythe_core::{
-        CodeFingerprint, Experiment, ExperimentConfig, ExperimentData, TaskContext, TaskFuture, WorkerLabels, fallible,
+        CodeFingerprint, DataType, Experiment, ExperimentConfig, TaskContext, TaskFuture, WorkerLabels, fallible,
         infallible,
     };
     pub use std::boxed::Box;

@@ -23,6 +23,23 @@ pub trait ExperimentData: Serialize + DeserializeOwned + JsonSchema + Send + 'st
 #[diagnostic::do_not_recommend]
 impl<T> ExperimentData for T where T: Serialize + DeserializeOwned + JsonSchema + Send + 'static {}
 
+/// How `#[scythe::experiment]` names its input and output types: `<In as DataType>::Type` is
+/// `In` itself, for a type that implements [`ExperimentData`] (used by generated code).
+///
+/// rustc checks an associated type's bound once per supertrait, so `type Input = In;` with
+/// `In` lacking the derives gives one error per missing derive (four in all). This trait has no
+/// supertraits: naming the type through it gives one error, with `ExperimentData`'s message.
+#[doc(hidden)]
+pub trait DataType {
+    /// The type itself.
+    type Type: ExperimentData;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: ExperimentData> DataType for T {
+    type Type = T;
+}
+
 /// Worker capabilities an experiment asks for (Hatchet desired worker labels).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerLabels {

@@ -16,7 +16,7 @@ mod task;
 pub mod validate;
 mod version;
 
-pub use experiment::{CodeFingerprint, Experiment, ExperimentConfig, ExperimentData, WorkerLabels};
+pub use experiment::{CodeFingerprint, DataType, Experiment, ExperimentConfig, ExperimentData, WorkerLabels};
 pub use file_ref::{FILE_REF_SCHEMA_NAME, FileRef, FileRefError, FileRefKind};
-pub use task::{TaskContext, TaskError, TaskErrorKind, TaskFuture, fallible, infallible};
+pub use task::{ExperimentError, TaskContext, TaskError, TaskErrorKind, TaskFuture, fallible, infallible};
 pub use version::{Version, VersionError, VersionStrategy};

@@ -203,13 +203,26 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
     message
 }
 
+/// An error type an experiment function may return as the `E` of `Result<Output, E>`.
+///
+/// Implemented for `anyhow::Error`, `Box<dyn Error + Send + Sync>` and every
+/// `std::error::Error + Send + Sync + 'static` type (such as a `thiserror` enum or
+/// `std::io::Error`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error type of an experiment",
+    label = "this error type does not implement `std::error::Error + Send + Sync + 'static`",
+    note = "return `anyhow::Result<Output>`, or a `Result<Output, E>` whose `E` implements \
+            `std::error::Error + Send + Sync + 'static` (for instance with `#[derive(thiserror::Error)]`)"
+)]
+pub trait ExperimentError: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<E> ExperimentError for E where E: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static {}
+
 /// Adapts an experiment body that returns `Result<T, E>` (used by generated code).
 ///
 /// A [`TaskError`] returned directly, or anywhere in an `anyhow::Error`'s chain, keeps its kind.
-pub fn fallible<T, E>(result: Result<T, E>) -> Result<T, TaskError>
-where
-    E: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static,
-{
+pub fn fallible<T, E: ExperimentError>(result: Result<T, E>) -> Result<T, TaskError> {
     result.map_err(|error| {
         if let Some(any) = (&error as &dyn std::any::Any).downcast_ref::<anyhow::Error>() {
             let kind = any

@@ -12,29 +12,23 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::exports::Exports;
-use crate::model::{Config, Experiment, Labels, Returns};
+use crate::model::{Config, Dummy, Experiment, Labels, Returns};
 
-/// The proxy type, its `Experiment` impl, and the checks on the input and output types.
+/// The proxy type and its `Experiment` impl.
 ///
 /// The user's function is not part of this: it is emitted unchanged next to it.
 pub(crate) fn expand(experiment: &Experiment) -> TokenStream {
     let exports = Exports::new(experiment.krate.as_ref());
     let Experiment { vis, ident, input, output, .. } = experiment;
-    let doc = format!("The Scythe experiment of `fn {}`.", ident.unraw());
     let trait_ = exports.experiment();
     let config_type = exports.experiment_config();
     let config = config(&exports, &experiment.config, &experiment.fingerprint);
+    let input_type = data_type(&exports, quote!(Input), input);
+    let output_type = data_type(&exports, quote!(Output), output);
     let run = run(&exports, experiment);
-    // Spanned on the user's types, so that rustc's errors about them point there.
-    let input_type = quote_spanned!(input.span()=> type Input = #input;);
-    let output_type = quote_spanned!(output.span()=> type Output = #output;);
-    let input_check = data_check(&exports, input);
-    let output_check = data_check(&exports, output);
+    let proxy = proxy(vis, ident);
     quote! {
-        #[doc = #doc]
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
-        #vis struct #ident {}
+        #proxy
 
         impl #trait_ for #ident {
             #input_type
@@ -42,9 +36,55 @@ pub(crate) fn expand(experiment: &Experiment) -> TokenStream {
             const CONFIG: #config_type = #config;
             #run
         }
+    }
+}
 
-        #input_check
-        #output_check
+/// `struct simulate {}`: the proxy type, named and scoped like the function.
+fn proxy(vis: &syn::Visibility, ident: &Ident) -> TokenStream {
+    let doc = format!("The Scythe experiment of `fn {}`.", ident.unraw());
+    quote! {
+        #[doc = #doc]
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default)]
+        #vis struct #ident {}
+    }
+}
+
+/// `type Input = <ty as DataType>::Type;` (`ty` itself), every token spanned on `ty`.
+///
+/// Naming the type through a trait without supertraits makes rustc report a type without the
+/// derives with `ExperimentData`'s message, on the type (`type Input = ty;` would report each
+/// missing derive separately, as rustc checks a bound once per supertrait). The spans make
+/// errors about the whole item (a private type in a public interface) point at `ty` as well.
+fn data_type(exports: &Exports, name: TokenStream, ty: &syn::Type) -> TokenStream {
+    let data_type = located_at(exports.data_type(), ty.span());
+    quote_spanned!(ty.span()=> type #name = <#ty as #data_type>::Type;)
+}
+
+/// The stand-in for a function the attribute rejected: the proxy type and an `Experiment` impl
+/// that type-checks whatever the function is, so that code naming the experiment (such as
+/// `App::new().experiment::<simulate>()`) compiles and only the attribute's errors show.
+pub(crate) fn dummy(dummy: &Dummy) -> TokenStream {
+    let exports = Exports::new(dummy.krate.as_ref());
+    let Dummy { vis, ident, .. } = dummy;
+    let trait_ = exports.experiment();
+    let config_type = exports.experiment_config();
+    let task_context = exports.task_context();
+    let task_future = exports.task_future();
+    let boxed = exports.boxed();
+    let infallible = exports.infallible();
+    let proxy = proxy(vis, ident);
+    quote! {
+        #proxy
+
+        impl #trait_ for #ident {
+            type Input = ();
+            type Output = ();
+            const CONFIG: #config_type = #config_type::DEFAULT;
+            fn run<'a>(input: (), _: &'a #task_context) -> #task_future<'a, ()> {
+                #boxed::pin(async move { #infallible(input) })
+            }
+        }
     }
 }
 
@@ -94,21 +134,24 @@ fn config(exports: &Exports, config: &Config, fingerprint: &str) -> TokenStream 
     quote!(#config_type { #(#fields,)* ..#config_type::DEFAULT })
 }
 
-/// `Duration::from_millis(N)`.
+/// `Duration::new(secs, nanos)`: exact for any duration the parser accepts.
 fn duration(exports: &Exports, duration: Duration) -> TokenStream {
     let duration_type = exports.duration();
-    // The parser caps durations at `u64::MAX` milliseconds.
-    let millis = Literal::u64_unsuffixed(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
-    quote!(#duration_type::from_millis(#millis))
+    let secs = Literal::u64_unsuffixed(duration.as_secs());
+    let nanos = Literal::u32_unsuffixed(duration.subsec_nanos());
+    quote!(#duration_type::new(#secs, #nanos))
 }
 
 /// `Experiment::run`: one call of the user's function, awaited if async, adapted to `TaskError`.
 fn run(exports: &Exports, experiment: &Experiment) -> TokenStream {
-    let Experiment { ident, call, .. } = experiment;
+    let Experiment { ident, call, input: input_type, .. } = experiment;
     // Mixed-site hygiene: a user function named `input` or `ctx` stays reachable.
     let input = Ident::new("input", Span::mixed_site());
     let ctx = Ident::new(if call.takes_context { "ctx" } else { "_ctx" }, Span::mixed_site());
-    let args = if call.takes_context { quote!(#input, #ctx) } else { quote!(#input) };
+    // The argument is located on the input type, where the error about its derives already is,
+    // so that rustc folds the two into one.
+    let argument = Ident::new("input", Span::mixed_site().located_at(input_type.span()));
+    let args = if call.takes_context { quote!(#argument, #ctx) } else { quote!(#argument) };
     let awaited = if call.is_async { quote!(.await) } else { quote!() };
     let adapt = match call.returns {
         Returns::Output => exports.infallible(),
@@ -133,18 +176,6 @@ fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
-}
-
-/// A compile-time check that `ty` implements `ExperimentData`, spanned on `ty` so a type without
-/// the derives gets the error.
-fn data_check(exports: &Exports, ty: &syn::Type) -> TokenStream {
-    let experiment_data = exports.experiment_data();
-    quote_spanned! {ty.span()=>
-        const _: fn() = || {
-            fn assert_data<T: #experiment_data>() {}
-            assert_data::<#ty>();
-        };
-    }
 }
 
 #[cfg(test)]
@@ -173,7 +204,7 @@ mod tests {
                 };
                 (expand(&experiment).to_string(), fingerprint)
             }
-            Err(error) => panic!("unexpected error: {error}"),
+            Err(rejected) => panic!("unexpected error: {}", rejected.errors),
         }
     }
 
@@ -195,13 +226,13 @@ mod tests {
             pub struct simulate {}
 
             impl ::scythe::__private::Experiment for simulate {
-                type Input = BuildingInput;
-                type Output = BuildingOutput;
+                type Input = <BuildingInput as ::scythe::__private::DataType>::Type;
+                type Output = <BuildingOutput as ::scythe::__private::DataType>::Type;
                 const CONFIG: ::scythe::__private::ExperimentConfig = ::scythe::__private::ExperimentConfig {
                     name: "simulate",
                     description: "Simulates one building.",
                     retries: 2,
-                    timeout: ::scythe::__private::Duration::from_millis(600000),
+                    timeout: ::scythe::__private::Duration::new(600, 0),
                     #fingerprint
                     ..::scythe::__private::ExperimentConfig::DEFAULT
                 };
@@ -210,14 +241,6 @@ mod tests {
                 }
             }
 
-            const _: fn() = || {
-                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
-                assert_data::<BuildingInput>();
-            };
-            const _: fn() = || {
-                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
-                assert_data::<BuildingOutput>();
-            };
         };
         assert_eq!(actual, expected.to_string());
     }
@@ -239,8 +262,8 @@ mod tests {
             struct square {}
 
             impl ::scythe::__private::Experiment for square {
-                type Input = Number;
-                type Output = Squared;
+                type Input = <Number as ::scythe::__private::DataType>::Type;
+                type Output = <Squared as ::scythe::__private::DataType>::Type;
                 const CONFIG: ::scythe::__private::ExperimentConfig = ::scythe::__private::ExperimentConfig {
                     name: "square",
                     description: "",
@@ -252,14 +275,6 @@ mod tests {
                 }
             }
 
-            const _: fn() = || {
-                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
-                assert_data::<Number>();
-            };
-            const _: fn() = || {
-                fn assert_data<T: ::scythe::__private::ExperimentData>() {}
-                assert_data::<Squared>();
-            };
         };
         assert_eq!(actual, expected.to_string());
     }
@@ -294,14 +309,14 @@ mod tests {
             pub(crate) struct simulate {}
 
             impl sc::__private::Experiment for simulate {
-                type Input = In;
-                type Output = Out;
+                type Input = <In as sc::__private::DataType>::Type;
+                type Output = <Out as sc::__private::DataType>::Type;
                 const CONFIG: sc::__private::ExperimentConfig = sc::__private::ExperimentConfig {
                     name: "bldg.sim-v2",
                     description: "Says \"hi\".",
                     retries: 5,
-                    timeout: sc::__private::Duration::from_millis(5400000),
-                    schedule_timeout: sc::__private::Duration::from_millis(500),
+                    timeout: sc::__private::Duration::new(5400, 0),
+                    schedule_timeout: sc::__private::Duration::new(0, 500000000),
                     labels: sc::__private::WorkerLabels { high_memory: true, high_cpu: false, has_gpu: true },
                     batch: Some(8),
                     concurrency: Some(3),
@@ -313,14 +328,6 @@ mod tests {
                 }
             }
 
-            const _: fn() = || {
-                fn assert_data<T: sc::__private::ExperimentData>() {}
-                assert_data::<In>();
-            };
-            const _: fn() = || {
-                fn assert_data<T: sc::__private::ExperimentData>() {}
-                assert_data::<Out>();
-            };
         };
         assert_eq!(actual, expected.to_string());
     }

@@ -1,79 +1,59 @@
-//! Human durations such as `"1h30m"`, checked at compile time.
+//! Human durations such as `"1h 30m"`, checked at compile time.
 //!
-//! A duration is one or more `<number><unit>` groups, optionally separated by spaces, with units
-//! `ms`, `s`, `m`, `h` and `d`: `"500ms"`, `"90s"`, `"10m"`, `"1h30m"`, `"2d"`.
+//! The grammar is `humantime`'s: numbers (fractions allowed) each followed by a unit, `ns`, `us`,
+//! `ms`, `s`/`sec`, `m`/`min`, `h`/`hours`, `d`/`days`, `w`/`weeks`, `M`/`months` (30.44 days) or
+//! `y`/`years` (365.25 days), optionally separated by spaces: `"500ms"`, `"90s"`, `"10min"`,
+//! `"1h30m"`, `"1.5h"`, `"2 days"`. On top of it, Scythe rejects zero.
 
 use std::fmt;
 use std::time::Duration;
 
 /// Why a duration string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum DurationError {
-    /// The string has no groups at all.
-    Empty,
-    /// A character that cannot start a group, such as `.` or `-`.
-    UnexpectedChar(char),
-    /// A number with no unit after it, such as the `30` of `"1m30"`.
-    MissingUnit(String),
-    /// A unit other than `ms`, `s`, `m`, `h` and `d`.
-    UnknownUnit(String),
-    /// The total does not fit in `u64` milliseconds.
-    TooLong,
-    /// Every group is zero.
+    /// `humantime` could not read the string.
+    Invalid {
+        /// The string as written.
+        text: String,
+        /// What `humantime` found wrong.
+        error: humantime::DurationError,
+    },
+    /// The duration is zero.
     Zero,
 }
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use humantime::DurationError as E;
         match self {
-            Self::Empty => f.write_str("the duration is empty"),
-            Self::UnexpectedChar(c) => write!(f, "unexpected `{c}`; write whole numbers followed by a unit"),
-            Self::MissingUnit(number) => write!(f, "`{number}` has no unit"),
-            Self::UnknownUnit(unit) => write!(f, "unknown unit `{unit}`"),
-            Self::TooLong => f.write_str("the duration is too long"),
             Self::Zero => f.write_str("the duration must be greater than zero"),
+            // Offsets into the string mean little in an error message: show the text there.
+            Self::Invalid { text, error: E::InvalidCharacter(at) } => {
+                match text.get(*at..).and_then(|s| s.chars().next()) {
+                    Some(c) => write!(f, "unexpected `{c}`"),
+                    None => write!(f, "{}", E::InvalidCharacter(*at)),
+                }
+            }
+            Self::Invalid { text, error: E::NumberExpected(at) } => match text.get(*at..).map(str::trim) {
+                Some(rest) if !rest.is_empty() => write!(f, "expected a number before `{rest}`"),
+                _ => write!(f, "{}", E::NumberExpected(*at)),
+            },
+            Self::Invalid { error: E::UnknownUnit { unit, .. }, .. } if !unit.is_empty() => {
+                write!(f, "unknown unit `{unit}`")
+            }
+            Self::Invalid { error: E::Empty, .. } => f.write_str("the duration is empty"),
+            Self::Invalid { error, .. } => write!(f, "{error}"),
         }
     }
 }
 
-/// Parses a human duration such as `"1h30m"`; zero is an error.
+/// Parses a human duration such as `"1h 30m"` with `humantime`; zero is an error.
 pub(crate) fn parse(text: &str) -> Result<Duration, DurationError> {
-    let mut millis: u64 = 0;
-    let mut rest = text.trim_start();
-    if rest.is_empty() {
-        return Err(DurationError::Empty);
+    match humantime::parse_duration(text) {
+        Ok(Duration::ZERO) => Err(DurationError::Zero),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(DurationError::Invalid { text: text.to_owned(), error }),
     }
-    while let Some(first) = rest.chars().next() {
-        if !first.is_ascii_digit() {
-            return Err(DurationError::UnexpectedChar(first));
-        }
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let (number, after) = rest.split_at(digits);
-        let letters = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
-        let (unit, after) = after.split_at(letters);
-        let unit_millis = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => {
-                return Err(match after.chars().next() {
-                    Some(c) if !c.is_whitespace() => DurationError::UnexpectedChar(c),
-                    _ => DurationError::MissingUnit(number.to_owned()),
-                });
-            }
-            _ => return Err(DurationError::UnknownUnit(unit.to_owned())),
-        };
-        let group =
-            number.parse::<u64>().ok().and_then(|n| n.checked_mul(unit_millis)).ok_or(DurationError::TooLong)?;
-        millis = millis.checked_add(group).ok_or(DurationError::TooLong)?;
-        rest = after.trim_start();
-    }
-    if millis == 0 {
-        return Err(DurationError::Zero);
-    }
-    Ok(Duration::from_millis(millis))
 }
 
 #[cfg(test)]
@@ -84,21 +64,31 @@ mod tests {
         parse(text).expect("expected success").as_millis()
     }
 
-    #[test]
-    fn parses_every_unit() {
-        assert_eq!(millis("500ms"), 500);
-        assert_eq!(millis("90s"), 90_000);
-        assert_eq!(millis("10m"), 600_000);
-        assert_eq!(millis("2h"), 7_200_000);
-        assert_eq!(millis("1d"), 86_400_000);
+    fn message(text: &str) -> String {
+        parse(text).expect_err("expected an error").to_string()
     }
 
     #[test]
-    fn adds_up_groups() {
+    fn parses_the_units_the_docs_list() {
+        assert_eq!(millis("500ms"), 500);
+        assert_eq!(millis("90s"), 90_000);
+        assert_eq!(millis("10m"), 600_000);
+        assert_eq!(millis("10min"), 600_000);
+        assert_eq!(millis("10 minutes"), 600_000);
+        assert_eq!(millis("2h"), 7_200_000);
+        assert_eq!(millis("1d"), 86_400_000);
+        assert_eq!(millis("2days"), 2 * 86_400_000);
+        assert_eq!(millis("1w"), 7 * 86_400_000);
+        assert_eq!(parse("250us"), Ok(Duration::from_micros(250)));
+    }
+
+    #[test]
+    fn adds_up_groups_and_fractions() {
         assert_eq!(millis("1h30m"), 5_400_000);
         assert_eq!(millis("1h 30m"), 5_400_000);
         assert_eq!(millis("1m30s500ms"), 90_500);
         assert_eq!(millis("0h5s"), 5_000);
+        assert_eq!(millis("1.5h"), 5_400_000);
     }
 
     #[test]
@@ -108,28 +98,20 @@ mod tests {
     }
 
     #[test]
-    fn rejects_malformed_strings() {
-        assert_eq!(parse(""), Err(DurationError::Empty));
-        assert_eq!(parse("  "), Err(DurationError::Empty));
-        assert_eq!(parse("10"), Err(DurationError::MissingUnit("10".into())));
-        assert_eq!(parse("1m30"), Err(DurationError::MissingUnit("30".into())));
-        assert_eq!(parse("10min"), Err(DurationError::UnknownUnit("min".into())));
-        assert_eq!(parse("10 m"), Err(DurationError::MissingUnit("10".into())));
-        assert_eq!(parse("1.5h"), Err(DurationError::UnexpectedChar('.')));
-        assert_eq!(parse("-1s"), Err(DurationError::UnexpectedChar('-')));
-        assert_eq!(parse("h"), Err(DurationError::UnexpectedChar('h')));
+    fn rejects_malformed_strings_with_readable_messages() {
+        assert_eq!(message(""), "the duration is empty");
+        assert_eq!(message("  "), "the duration is empty");
+        assert_eq!(message("10"), "time unit needed, for example 10sec or 10ms");
+        assert_eq!(message("1h30"), "time unit needed, for example 30sec or 30ms");
+        assert_eq!(message("10 minuts"), "unknown unit `minuts`");
+        assert_eq!(message("-1s"), "expected a number before `-1s`");
+        assert_eq!(message("ten minutes"), "expected a number before `ten minutes`");
+        assert_eq!(message("1h,30m"), "unexpected `,`");
     }
 
     #[test]
     fn rejects_overflow() {
-        assert_eq!(parse("99999999999999999999s"), Err(DurationError::TooLong));
-        assert_eq!(parse("18446744073709551615d"), Err(DurationError::TooLong));
-        assert_eq!(parse("18446744073709551615ms 1ms"), Err(DurationError::TooLong));
-    }
-
-    #[test]
-    fn error_messages_read_well() {
-        assert_eq!(parse("10min").expect_err("expected an error").to_string(), "unknown unit `min`");
-        assert_eq!(parse("1m30").expect_err("expected an error").to_string(), "`30` has no unit");
+        assert!(message("99999999999999999999s").starts_with("number is too large"));
+        assert!(message("18446744073709551615d").starts_with("number is too large"));
     }
 }

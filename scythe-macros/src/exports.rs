@@ -54,8 +54,8 @@ exports! {
     experiment => Experiment,
     /// The type of `Experiment::CONFIG`.
     experiment_config => ExperimentConfig,
-    /// The bound checked on the input and output types.
-    experiment_data => ExperimentData,
+    /// Names the input and output types, so a type without the derives gets one error.
+    data_type => DataType,
     /// The `labels` field of the config.
     worker_labels => WorkerLabels,
     /// The second argument of `Experiment::run`.
@@ -99,7 +99,7 @@ mod tests {
         let expected = [
             "Experiment",
             "ExperimentConfig",
-            "ExperimentData",
+            "DataType",
             "WorkerLabels",
             "TaskContext",
             "TaskFuture",

@@ -88,3 +88,15 @@ pub(crate) struct Labels {
     /// `has_gpu`.
     pub(crate) has_gpu: bool,
 }
+
+/// What is left of a function the attribute rejected: enough for a stand-in proxy type, so that
+/// code naming the experiment still compiles and only the real errors show.
+#[derive(Debug)]
+pub(crate) struct Dummy {
+    /// The function's visibility.
+    pub(crate) vis: Visibility,
+    /// The function's name.
+    pub(crate) ident: Ident,
+    /// The `crate = "..."` path, if it was read.
+    pub(crate) krate: Option<syn::Path>,
+}

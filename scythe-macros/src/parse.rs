@@ -10,19 +10,33 @@ use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 
 use crate::errors::Errors;
-use crate::model::{Config, Experiment, Labels};
+use crate::model::{Config, Dummy, Experiment, Labels};
+
+/// A function the attribute rejected.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    /// Every error found, each spanned on the tokens at fault.
+    pub(crate) errors: syn::Error,
+    /// The stand-in for the proxy type, when the item is a free function.
+    pub(crate) dummy: Option<Box<Dummy>>,
+}
 
 /// The experiment described by the attribute's `args` and the annotated `item`, or every error.
-pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Experiment> {
+pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> Result<Experiment, Rejected> {
     let mut errors = Errors::default();
     let options = options::parse(args, &mut errors);
     let item = match function::item_fn(item) {
         Ok(item) => item,
         Err(error) => {
             errors.push(error);
-            return errors.finish(None);
+            return errors.finish(None).map_err(|errors| Rejected { errors, dummy: None });
         }
     };
+    // A method (it takes `self`) sits in an `impl` block, where a struct cannot go.
+    let is_method = item.sig.receiver().is_some();
+    let dummy = (!is_method).then(|| {
+        Box::new(Dummy { vis: item.vis.clone(), ident: item.sig.ident.clone(), krate: options.krate.clone() })
+    });
     let function = function::parse(&item, &mut errors);
     let fingerprint = fingerprint(&item, options.cache_version.as_deref());
     let name = options.name.or_else(|| {
@@ -64,7 +78,7 @@ pub(crate) fn experiment(args: TokenStream, item: TokenStream) -> syn::Result<Ex
         fingerprint,
         krate: options.krate,
     });
-    errors.finish(experiment)
+    errors.finish(experiment).map_err(|errors| Rejected { errors, dummy })
 }
 
 /// SHA-256 (hex) of the function's tokens as text (spacing normalized, so whitespace and `//`
@@ -213,7 +227,8 @@ mod tests {
                 fn simulé(input: In) -> Out {}
             ),
         )
-        .expect_err("expected an error");
+        .expect_err("expected an error")
+        .errors;
         assert!(error.to_string().starts_with("the experiment name defaults to the function name"));
         assert!(
             experiment(
@@ -235,7 +250,8 @@ mod tests {
             ),
         )
         .expect_err("expected an error");
-        assert_eq!(error.into_iter().count(), 3);
+        assert_eq!(error.errors.into_iter().count(), 3);
+        assert_eq!(error.dummy.map(|dummy| dummy.ident.to_string()).as_deref(), Some("f"));
         let error = experiment(
             quote!(retry = 1),
             quote!(
@@ -243,6 +259,7 @@ mod tests {
             ),
         )
         .expect_err("expected an error");
-        assert_eq!(error.into_iter().count(), 2);
+        assert_eq!(error.errors.into_iter().count(), 2);
+        assert!(error.dummy.is_none(), "a struct has no name to give a dummy");
     }
 }

@@ -236,8 +236,8 @@ fn duration(key: Key, meta: &Meta, errors: &mut Errors) -> Option<Duration> {
             errors.spanned(
                 lit,
                 format_args!(
-                    "invalid duration {}: {error}; write one or more `<number><unit>` groups \
-                     with units `ms`, `s`, `m`, `h` or `d`, e.g. \"90s\" or \"1h30m\"",
+                    "invalid duration {}: {error}; write numbers with units (`ms`, `s`, `min`, \
+                     `h`, `d`, ...), e.g. \"90s\", \"10min\" or \"1h 30m\"",
                     lit.token()
                 ),
             );
@@ -394,10 +394,11 @@ mod tests {
         assert_eq!(messages(quote!(timeout = "0s")), ["`timeout` must be greater than zero"]);
         assert_eq!(messages(quote!(timeout = 10m)), ["`timeout` expects a duration string: `timeout = \"10m\"`"]);
         assert_eq!(
-            messages(quote!(schedule_timeout = "2 hours")),
-            ["invalid duration \"2 hours\": `2` has no unit; write one or more `<number><unit>` groups \
-              with units `ms`, `s`, `m`, `h` or `d`, e.g. \"90s\" or \"1h30m\""]
+            messages(quote!(schedule_timeout = "2 hourz")),
+            ["invalid duration \"2 hourz\": unknown unit `hourz`; write numbers with units (`ms`, `s`, \
+              `min`, `h`, `d`, ...), e.g. \"90s\", \"10min\" or \"1h 30m\""]
         );
+        assert_eq!(messages(quote!(timeout = "2 hours")), Vec::<String>::new());
     }
 
     #[test]
@@ -407,6 +408,19 @@ mod tests {
             ["invalid experiment name \"my experiment\"; use one or more ASCII letters, digits, `_`, `.` and `-`"]
         );
         assert_eq!(messages(quote!(name = "")).len(), 1);
+    }
+
+    #[test]
+    fn the_reference_lists_every_option() {
+        // The table of `scythe::experiment`'s documentation: one row per option (the three
+        // labels share one), each naming the option in backticks.
+        let rows: Vec<&str> =
+            include_str!("../experiment.md").lines().filter(|line| line.starts_with("| [`")).collect();
+        for key in Key::ALL {
+            let named = format!("`{key}`");
+            assert!(rows.iter().any(|row| row.contains(&named)), "the option table misses {named}");
+        }
+        assert_eq!(rows.len(), Key::ALL.len() - 2, "one row per option, the labels share one: {rows:#?}");
     }
 
     #[test]

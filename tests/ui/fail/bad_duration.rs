@@ -11,7 +11,7 @@ struct Output {
     y: f64,
 }
 
-#[scythe::experiment(timeout = "10 minutes")]
+#[scythe::experiment(timeout = "1h30")]
 fn simulate(input: Input) -> Output {
     Output { y: input.x }
 }

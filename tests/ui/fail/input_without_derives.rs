@@ -15,4 +15,6 @@ fn simulate(input: Input) -> Output {
     Output { y: input.x }
 }
 
-fn main() {}
+fn main() {
+    let _ = scythe::App::new().experiment::<simulate>();
+}

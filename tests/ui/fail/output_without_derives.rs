@@ -16,4 +16,6 @@ async fn simulate(input: Input) -> anyhow::Result<Output> {
     Ok(Output { y: input.x })
 }
 
-fn main() {}
+fn main() {
+    let _ = scythe::App::new().experiment::<simulate>();
+}
