@@ -295,7 +295,7 @@ fn template_of_nested_fields_is_json_lines_and_a_valid_spec() {
     let rows: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(rows.len(), 1, "{text}");
     let row = rows[0].as_object().unwrap();
-    assert_eq!(row.keys().collect::<Vec<_>>(), ["floors", "basement", "wall", "shading", "label"], "{text}");
+    assert_eq!(row.keys().collect::<Vec<_>>(), ["floors", "basement", "wall", "roof", "shading", "label"], "{text}");
     assert_eq!(row["wall"].as_object().unwrap().keys().collect::<Vec<_>>(), ["r_value", "material"], "{text}");
     // The example row is a spec the run accepts as it is.
     let plan =
