@@ -98,7 +98,7 @@ impl SpecRows {
                     .batches
                     .first()
                     .map(RecordBatch::schema)
-                    .ok_or_else(|| Error::Settings("no specs".to_owned()))?;
+                    .ok_or_else(|| Error::Internal("slicing specs out of no batches".to_owned()))?;
                 arrow::compute::concat_batches(&schema, &pieces).map_err(Error::arrow("slicing specs"))
             }
         }

@@ -109,7 +109,7 @@ pub enum Error {
     },
     /// The Hatchet engine refused or failed a request (the message never holds the token).
     #[error("hatchet: {0}")]
-    Hatchet(String),
+    Hatchet(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A design that cannot be built from the options given.
     #[error("design: {0}")]
     Design(#[from] scythe_core::design::DesignError),
@@ -129,6 +129,18 @@ pub enum Error {
         run: String,
         /// The breaking changes, `; `-separated.
         changes: String,
+    },
+    /// A fault inside Scythe itself (an invariant that did not hold), not in the user's input.
+    #[error("internal error: {0} (a bug in Scythe; please report it with the command that ran)")]
+    Internal(String),
+    /// A background task of Scythe's panicked or was cancelled.
+    #[error("{context}: {source}")]
+    Join {
+        /// What the task was doing.
+        context: String,
+        /// The task's end.
+        #[source]
+        source: tokio::task::JoinError,
     },
     /// Settings are invalid.
     #[error("invalid setting: {0}")]

@@ -81,7 +81,7 @@ fn memory_index_columns(
     for field in inputs {
         let column = specs
             .column_by_name(field.name())
-            .ok_or_else(|| Error::Settings(format!("specs lack `{}`", field.name())))?;
+            .ok_or_else(|| Error::Internal(format!("the specs in memory lack input field `{}`", field.name())))?;
         columns.push(column.clone());
     }
     Ok(columns)
@@ -210,7 +210,9 @@ async fn gather_table(
                     if specs.is_none() {
                         specs = Some(SpecCursor::open(store, layout, &index[1..]).await?);
                     }
-                    let cursor = specs.as_mut().ok_or_else(|| Error::Settings("specs cursor".to_owned()))?;
+                    let cursor = specs
+                        .as_mut()
+                        .ok_or_else(|| Error::Internal("the specs cursor of a gather was not opened".to_owned()))?;
                     cursor.take(&sort_indexes).await?
                 }
             };
@@ -373,7 +375,10 @@ impl SpecCursor {
             });
             self.drop_before(first);
         }
-        let buffer = self.buffer.as_ref().ok_or_else(|| Error::Settings("specs cursor is empty".to_owned()))?;
+        let buffer = self
+            .buffer
+            .as_ref()
+            .ok_or_else(|| Error::Internal("the specs cursor of a gather holds no rows".to_owned()))?;
         if (last - first) as usize + 1 == sort_indexes.len() {
             // Consecutive sort indexes (the usual part): a zero-copy slice.
             let offset = (first - self.start) as usize;

@@ -268,12 +268,7 @@ async fn write_part<O: Serialize>(
                     continue;
                 }
                 failures.sort_by_key(|f| f.sort_index);
-                vec![
-                    Arc::new(UInt64Array::from_iter_values(failures.iter().map(|f| f.sort_index))),
-                    Arc::new(StringArray::from_iter_values(failures.iter().map(|f| f.error.kind().as_str()))),
-                    Arc::new(StringArray::from_iter_values(failures.iter().map(|f| f.error.message()))),
-                    Arc::new(UInt32Array::from_iter_values(failures.iter().map(|f| f.attempts))),
-                ]
+                failure_columns(failures.iter().map(|f| (f.sort_index, f.error.kind(), f.error.message(), f.attempts)))
             }
             name => {
                 let list = filter(batch.column_by_name(name).ok_or_else(|| missing_column(name))?)?;
@@ -289,6 +284,27 @@ async fn write_part<O: Serialize>(
         run.store.put_parquet(&run.layout.part(&table.name, part), table.schema.clone(), &[table_batch], &[]).await?;
     }
     Ok(())
+}
+
+/// The columns of a `failures` part (`sort_index`, `error_kind`, `error`, `attempts`), one row
+/// per `(sort_index, kind, message, attempts)`, in the order given.
+pub(crate) fn failure_columns<'a>(rows: impl Iterator<Item = (u64, TaskErrorKind, &'a str, u32)>) -> Vec<ArrayRef> {
+    let mut sort_indexes = arrow::array::UInt64Builder::new();
+    let mut kinds = arrow::array::StringBuilder::new();
+    let mut messages = arrow::array::StringBuilder::new();
+    let mut attempts = arrow::array::UInt32Builder::new();
+    for (sort_index, kind, message, tries) in rows {
+        sort_indexes.append_value(sort_index);
+        kinds.append_value(kind.as_str());
+        messages.append_value(message);
+        attempts.append_value(tries);
+    }
+    vec![
+        Arc::new(sort_indexes.finish()),
+        Arc::new(kinds.finish()),
+        Arc::new(messages.finish()),
+        Arc::new(attempts.finish()),
+    ]
 }
 
 fn missing_column(name: &str) -> Error {

@@ -328,15 +328,12 @@ impl Scythe {
         let attempts = experiment.config().retries + 1;
         let failures_table = crate::parts::table_specs(experiment.schema())
             .pop()
-            .ok_or_else(|| Error::Settings("no failures table".to_owned()))?;
+            .ok_or_else(|| Error::Internal("an experiment's tables lack `failures`".to_owned()))?;
         for range in pending {
-            let n = (range.end - range.start) as usize;
-            let columns: Vec<arrow::array::ArrayRef> = vec![
-                Arc::new(arrow::array::UInt64Array::from_iter_values(range.clone())),
-                Arc::new(arrow::array::StringArray::from_iter_values(std::iter::repeat_n("infrastructure", n))),
-                Arc::new(arrow::array::StringArray::from_iter_values(std::iter::repeat_n(reason, n))),
-                Arc::new(arrow::array::UInt32Array::from_iter_values(std::iter::repeat_n(attempts, n))),
-            ];
+            let lost = range
+                .clone()
+                .map(|sort_index| (sort_index, scythe_core::TaskErrorKind::Infrastructure, reason, attempts));
+            let columns = crate::parts::failure_columns(lost);
             let batch = RecordBatch::try_new(failures_table.schema.clone(), columns)
                 .map_err(Error::arrow("recording lost specs"))?;
             let part = scythe_core::layout::PartId { generation, start: range.start, end: range.end };
@@ -628,10 +625,9 @@ fn union_ranges(ranges: impl IntoIterator<Item = Range<u64>>) -> Vec<Range<u64>>
 
 /// Waits for `commit` (specs.pq, then the manifest) started alongside the specs.
 async fn join_commit(committing: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
-    committing.await.map_err(|error| Error::Io {
-        context: "writing specs.pq and the manifest".to_owned(),
-        source: std::io::Error::other(error.to_string()),
-    })?
+    committing
+        .await
+        .map_err(|source| Error::Join { context: "writing specs.pq and the manifest".to_owned(), source })?
 }
 
 /// Sort-index ranges no part covers yet, and the generation a resume writes.

@@ -164,11 +164,11 @@ fn write_parquet(
             (slot @ None, Some(file)) => {
                 slot.insert(ArrowWriter::try_new(file, batch.schema(), Some(properties.clone())).map_err(parquet)?)
             }
-            (None, None) => return Err(Error::Settings("the design's Parquet writer is gone".to_owned())),
+            (None, None) => return Err(Error::Internal("the design's Parquet writer is gone".to_owned())),
         };
         writer.write(&batch).map_err(parquet)?;
     }
-    let writer = writer.ok_or_else(|| Error::Settings("the design has no rows".to_owned()))?;
+    let writer = writer.ok_or_else(|| Error::Internal("a design of no rows reached the Parquet writer".to_owned()))?;
     writer.close().map_err(parquet)?;
     Ok(())
 }

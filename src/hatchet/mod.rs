@@ -91,8 +91,9 @@ pub(crate) struct RangeOutput {
     pub(crate) missing: u64,
 }
 
-fn hatchet_error(error: impl std::fmt::Display) -> Error {
-    Error::Hatchet(error.to_string())
+/// An error of the engine, its client or a payload, kept as the source of [`Error::Hatchet`].
+fn hatchet_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::Hatchet(error.into())
 }
 
 /// Connects with the `HATCHET_CLIENT_*` settings and checks the engine's version, which it returns.
@@ -143,7 +144,7 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         .metadata(&serde_json::json!({"experiment_id": run.to_string(), "experiment_name": run.experiment()}))
         .map_err(hatchet_error)?;
     let mut ids = client.bulk_trigger(vec![request]).await.map_err(hatchet_error)?;
-    ids.pop().ok_or_else(|| Error::Hatchet("the engine returned no run id".to_owned()))
+    ids.pop().ok_or_else(|| hatchet_error("the engine returned no run id"))
 }
 
 /// Waits for a root run to finish.
@@ -151,7 +152,7 @@ pub(crate) async fn wait(client: &HatchetClient, root: scythe_hatchet::RunId) ->
     match RunWatcher::new(client).watch(root).await.map_err(hatchet_error)? {
         RunOutcome::Completed(output) => serde_json::from_value(output).map_err(hatchet_error),
         RunOutcome::Failed(failures) => {
-            Err(Error::Hatchet(failures.iter().map(|f| f.error.as_str()).collect::<Vec<_>>().join("; ")))
+            Err(hatchet_error(failures.iter().map(|f| f.error.as_str()).collect::<Vec<_>>().join("; ")))
         }
     }
 }
