@@ -450,10 +450,6 @@ fn print_table(n: usize, unit: &str, widths: [usize; 2], names: &[&str], runs: &
 /// Its wall time starts once the store is open; the fields `start_kib` (the resident memory
 /// then: the runtime's fixed cost) and `run` (the run) go with it. Every spec must succeed.
 fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
-    // `SCYTHE_LOG=debug` shows, among others, the result cache's split of its time.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    }
     let out = tempfile::Builder::new().prefix("scythe-bench-out-").tempdir().context("creating a temporary folder")?;
     let store_dir = match role {
         "baseline" => {
