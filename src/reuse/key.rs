@@ -228,6 +228,8 @@ impl HashJob<'_> {
         update_framed(&mut result, encoded.as_ref());
         let mut spec = self.spec_base.clone();
         match self.value_rows {
+            // An input of file columns only has no values: arrow's rows of no columns are empty.
+            Some(values) if row >= values.num_rows() => update_framed(&mut spec, &[]),
             Some(values) => update_framed(&mut spec, values.row(row).as_ref()),
             None => update_framed(&mut spec, encoded.as_ref()),
         }
