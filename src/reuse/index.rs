@@ -42,11 +42,13 @@ pub(crate) struct Entry {
     pub(crate) sort_index: u64,
 }
 
-/// What the index says about one spec asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the index says about one spec asked for (16 bytes: a lookup keeps one per spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Finding {
-    /// A success with the same result key, in another run.
-    pub(crate) hit: Option<Entry>,
+    /// The sort index of the hit, if `hit_run` names one.
+    hit_sort_index: u64,
+    /// The run of a success with the same result key in another run, or [`NO_HIT`].
+    hit_run: u32,
     /// A failure with the same result key.
     pub(crate) failed_before: bool,
     /// An entry of the same spec with the same input files but another result key: the code
@@ -54,6 +56,22 @@ pub(crate) struct Finding {
     pub(crate) same_files: bool,
     /// An entry of the same spec with other input file contents.
     pub(crate) other_files: bool,
+}
+
+/// [`Finding::hit_run`] of a spec without a hit.
+const NO_HIT: u32 = u32::MAX;
+
+impl Default for Finding {
+    fn default() -> Self {
+        Self { hit_sort_index: 0, hit_run: NO_HIT, failed_before: false, same_files: false, other_files: false }
+    }
+}
+
+impl Finding {
+    /// A success with the same result key, in another run.
+    pub(crate) fn hit(&self) -> Option<Entry> {
+        (self.hit_run != NO_HIT).then_some(Entry { run: self.hit_run, sort_index: self.hit_sort_index })
+    }
 }
 
 /// The findings of one lookup, aligned with the specs asked, and the runs their hits name.
@@ -245,7 +263,7 @@ pub(crate) async fn lookup(
                             finding.other_files |= !same_files;
                         } else if !rows.ok.value(row) {
                             finding.failed_before = true;
-                        } else if finding.hit.is_none() {
+                        } else if finding.hit_run == NO_HIT {
                             let run = rows.run.value(row);
                             let index = match &last_run {
                                 Some((name, index)) if name == run => *index,
@@ -263,7 +281,10 @@ pub(crate) async fn lookup(
                                     index
                                 }
                             };
-                            finding.hit = index.map(|run| Entry { run, sort_index: rows.sort_index.value(row) });
+                            if let Some(run) = index {
+                                finding.hit_run = run;
+                                finding.hit_sort_index = rows.sort_index.value(row);
+                            }
                         }
                     }
                 }

@@ -112,7 +112,7 @@ pub(crate) async fn prepare(
     let hits: Vec<(u64, u32, u64)> = indexes
         .iter()
         .zip(&found.findings)
-        .filter_map(|(&new, finding)| finding.hit.map(|entry| (new, entry.run, entry.sort_index)))
+        .filter_map(|(&new, finding)| finding.hit().map(|entry| (new, entry.run, entry.sort_index)))
         .collect();
     let copied = if hits.is_empty() {
         Vec::new()
@@ -271,5 +271,12 @@ mod tests {
         assert_eq!(subtract(&[0..3, 5..6], &[]), vec![0..3, 5..6]);
         assert_eq!(subtract(&[0..3, 5..6], &[0, 1, 2, 5]), Vec::<Range<u64>>::new());
         assert_eq!(copy::ranges_of(&[1, 2, 3, 7]), vec![1..4, 7..8]);
+    }
+
+    #[test]
+    fn a_finding_takes_16_bytes_and_keeps_its_hit() {
+        // A lookup keeps one per spec asked: part of the re-run's memory budget.
+        assert_eq!(std::mem::size_of::<index::Finding>(), 16);
+        assert_eq!(index::Finding::default().hit(), None);
     }
 }
