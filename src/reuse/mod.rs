@@ -38,7 +38,8 @@ use crate::registry::Registered;
 /// Rows keyed per batch.
 const KEY_BATCH: u64 = 64 * 1024;
 
-/// `results/cache_keys` of a run: the keys of the specs it ran, by sort index.
+/// `results/cache_keys` of a run: the keys of the specs it ran, by sort index, one file per
+/// [`KEY_BATCH`] of them (named after the generation and the sort indexes they span).
 fn keys_dir(layout: &RunLayout) -> String {
     format!("{}/results/cache_keys", layout.run_dir())
 }
