@@ -21,6 +21,10 @@
 //! SCYTHE_BENCH_SPECS=100000 SCYTHE_BENCH_CACHE_ENTRIES=1000000 cargo bench --bench cache
 //! ```
 //!
+//! A child run by hand (`SCYTHE_BENCH_CHILD=first|rerun`, `SCYTHE_BENCH_SPECS_FILE`,
+//! `SCYTHE_BENCH_STORE`) logs the cache's split with `SCYTHE_LOG=scythe=debug` and runs
+//! without the cache with `SCYTHE_NO_CACHE=1`.
+//!
 //! `SCYTHE_BENCH_SPECS` sets the specs of a run (default 1,000,000), `SCYTHE_BENCH_REPS` the
 //! repetitions (default 3), `SCYTHE_BENCH_CACHE_ENTRIES` the entries of the large cache
 //! (default 10,000,000; at least the specs). Files go to `TMPDIR` (about 1.5 GiB at the
@@ -113,5 +117,10 @@ impl measure::Bench for Cache {
 }
 
 fn main() -> ExitCode {
+    // `SCYTHE_LOG=scythe=debug` on a child shows the split of the cache's time (keys, lookup,
+    // copy, keys files; reading keys and writing the index at gather).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     measure::main::<Cache>()
 }

@@ -493,6 +493,8 @@ fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
         workers: rayon::current_num_threads(),
         cache_dir: store_dir.join("cache"),
         progress: false,
+        // `SCYTHE_NO_CACHE=1`: the same run without the result cache, to compare.
+        reuse_results: std::env::var_os("SCYTHE_NO_CACHE").is_none(),
         ..scythe::EngineSettings::default()
     };
     let scythe = scythe::Scythe::new(store).with_engine(engine);

@@ -200,8 +200,11 @@ fn pick(
         return Ok(None);
     };
     let mut new = Vec::with_capacity(old.len());
-    let mask = BooleanArray::from_iter(old.values().iter().map(|index| {
-        let found = mapping.binary_search_by_key(index, |&(old, _)| old).ok().map(|at| mapping[at].1);
+    // Final tables are sorted by sort index: walk `mapping` alongside, galloping over gaps.
+    let mut at = 0;
+    let mask = BooleanArray::from_iter(old.values().iter().map(|&index| {
+        at = seek(mapping, at, index);
+        let found = mapping.get(at).filter(|&&(old, _)| old == index).map(|&(_, new)| new);
         new.extend(found);
         Some(found.is_some())
     }));
@@ -231,6 +234,21 @@ fn pick(
         .map_err(Error::arrow(format!("copying cached rows of table `{}`", table.name)))
 }
 
+/// The first position of `mapping` (sorted by old index) whose old index is at least `index`,
+/// searched from `at` onwards when everything before `at` is smaller (the usual case, rows in
+/// order), else from the start.
+fn seek(mapping: &[(u64, u64)], at: usize, index: u64) -> usize {
+    if at > 0 && mapping[at - 1].0 >= index {
+        return mapping.partition_point(|&(old, _)| old < index);
+    }
+    let mut step = 1;
+    while at + step <= mapping.len() && mapping[at + step - 1].0 < index {
+        step *= 2;
+    }
+    let end = (at + step).min(mapping.len());
+    at + mapping[at..end].partition_point(|&(old, _)| old < index)
+}
+
 /// Consecutive runs of sorted, distinct `indexes` as ranges.
 pub(crate) fn ranges_of(indexes: &[u64]) -> Vec<Range<u64>> {
     let mut ranges: Vec<Range<u64>> = Vec::new();
@@ -241,4 +259,20 @@ pub(crate) fn ranges_of(indexes: &[u64]) -> Vec<Range<u64>> {
         }
     }
     ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seek;
+
+    #[test]
+    fn seeking_finds_the_first_old_index_not_below() {
+        let mapping: Vec<(u64, u64)> = [2, 3, 5, 8, 13, 21, 34].iter().map(|&old| (old, old * 10)).collect();
+        for at in 0..=mapping.len() {
+            for index in 0..40 {
+                let expected = mapping.partition_point(|&(old, _)| old < index);
+                assert_eq!(seek(&mapping, at, index), expected, "from {at}, index {index}");
+            }
+        }
+    }
 }

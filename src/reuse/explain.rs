@@ -37,7 +37,7 @@ pub enum RanBecause {
 impl RanBecause {
     /// The reason of a spec the cache did not copy, from what the index said about it.
     pub(crate) fn of(finding: &Finding) -> Self {
-        if finding.hit.is_some() {
+        if finding.hit().is_some() {
             RanBecause::CachedRunGone
         } else if finding.failed_before {
             RanBecause::FailedBefore

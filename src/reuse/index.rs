@@ -25,6 +25,9 @@ use scythe_storage::Store;
 use super::key::{Short, SpecKeys};
 use crate::error::Error;
 
+/// Shard files written at once by [`record`].
+const WRITES_AT_ONCE: usize = 8;
+
 /// Rows per batch when streaming a shard.
 const READ_BATCH: usize = 64 * 1024;
 
@@ -39,11 +42,13 @@ pub(crate) struct Entry {
     pub(crate) sort_index: u64,
 }
 
-/// What the index says about one spec asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the index says about one spec asked for (16 bytes: a lookup keeps one per spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Finding {
-    /// A success with the same result key, in another run.
-    pub(crate) hit: Option<Entry>,
+    /// The sort index of the hit, if `hit_run` names one.
+    hit_sort_index: u64,
+    /// The run of a success with the same result key in another run, or [`NO_HIT`].
+    hit_run: u32,
     /// A failure with the same result key.
     pub(crate) failed_before: bool,
     /// An entry of the same spec with the same input files but another result key: the code
@@ -51,6 +56,22 @@ pub(crate) struct Finding {
     pub(crate) same_files: bool,
     /// An entry of the same spec with other input file contents.
     pub(crate) other_files: bool,
+}
+
+/// [`Finding::hit_run`] of a spec without a hit.
+const NO_HIT: u32 = u32::MAX;
+
+impl Default for Finding {
+    fn default() -> Self {
+        Self { hit_sort_index: 0, hit_run: NO_HIT, failed_before: false, same_files: false, other_files: false }
+    }
+}
+
+impl Finding {
+    /// A success with the same result key, in another run.
+    pub(crate) fn hit(&self) -> Option<Entry> {
+        (self.hit_run != NO_HIT).then_some(Entry { run: self.hit_run, sort_index: self.hit_sort_index })
+    }
 }
 
 /// The findings of one lookup, aligned with the specs asked, and the runs their hits name.
@@ -86,6 +107,9 @@ fn index_dir(prefix: &str, experiment: &str) -> String {
     RunLayout::experiment_dir(&RunLayout::experiment_dir(prefix, CACHE_DIR), experiment)
 }
 
+/// Shards of the index: one per first byte of the spec key.
+const SHARDS: usize = 256;
+
 fn shard_of(spec: &Short) -> usize {
     usize::from(spec[0])
 }
@@ -107,12 +131,14 @@ pub(crate) async fn record(
     let file = format!("{}_{}.pq", run.version(), run.folder_name());
     let dir = index_dir(layout.prefix(), run.experiment());
     let run = run.to_string();
+    // Writes overlap (a shard is a small object of its own); batches are built one by one.
+    let mut writes = tokio::task::JoinSet::new();
     let mut rest = entries.as_slice();
     while let Some(first) = rest.first() {
         let shard = shard_of(&first.keys.spec);
-        let n = rest.partition_point(|e| shard_of(&e.keys.spec) == shard);
-        let (these, next) = rest.split_at(n);
+        let (these, next) = rest.split_at(rest.partition_point(|e| shard_of(&e.keys.spec) == shard));
         rest = next;
+        let n = these.len();
         let binary = |values: Vec<Option<&[u8]>>, size: i32| {
             FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), size)
                 .map_err(Error::arrow("building a cache index shard"))
@@ -130,13 +156,34 @@ pub(crate) async fn record(
             ],
         )
         .map_err(Error::arrow("building a cache index shard"))?;
-        store.put_parquet(&format!("{dir}/{}/{file}", shard_name(shard)), schema(), &[batch], &[]).await?;
+        let (store, key) = (store.clone(), format!("{dir}/{}/{file}", shard_name(shard)));
+        writes.spawn(async move { store.put_parquet(&key, schema(), &[batch], &[]).await });
+        if writes.len() >= WRITES_AT_ONCE {
+            finish_one(&mut writes).await?;
+        }
+    }
+    while !writes.is_empty() {
+        finish_one(&mut writes).await?;
     }
     Ok(())
 }
 
+/// Waits for one of `writes`.
+async fn finish_one(writes: &mut tokio::task::JoinSet<Result<(), scythe_storage::StoreError>>) -> Result<(), Error> {
+    match writes.join_next().await {
+        Some(Ok(result)) => Ok(result?),
+        Some(Err(error)) => Err(Error::io("writing a cache index shard")(std::io::Error::other(error))),
+        None => Ok(()),
+    }
+}
+
 /// What the index of `experiment` says about each of `asked` (hits in run `exclude` do not
 /// count: a run never reuses its own results).
+///
+/// The index is listed once; an empty index costs that listing only. The specs asked are
+/// bucketed by shard and sorted by spec key, so each row of a shard is matched by a binary
+/// search in a small sorted slice (specs sharing a spec key sit side by side) and only the
+/// matches touch `asked` and the findings.
 pub(crate) async fn lookup(
     store: &Store,
     experiment: &str,
@@ -144,41 +191,66 @@ pub(crate) async fn lookup(
     exclude: &RunId,
 ) -> Result<Findings, Error> {
     let mut out = Findings { runs: Vec::new(), findings: vec![Finding::default(); asked.len()] };
-    // Specs asked, by shard; several specs can share a spec key (`next` chains them).
-    let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); 256];
-    for (position, keys) in asked.iter().enumerate() {
-        by_shard[shard_of(&keys.spec)].push(position as u32);
-    }
-    let mut next = vec![u32::MAX; asked.len()];
     let dir = index_dir(store.prefix(), experiment);
+    let mut files: Vec<Vec<String>> = vec![Vec::new(); SHARDS];
+    for meta in store.list(&dir).await? {
+        let key = meta.location.to_string();
+        let shard =
+            key.rsplit('/').nth(1).and_then(|name| u8::from_str_radix(name, 16).ok().filter(|_| name.len() == 2));
+        match shard {
+            Some(shard) => files[usize::from(shard)].push(key),
+            None => tracing::warn!(object = %store.uri(&key), "ignoring an object outside the cache index's shards"),
+        }
+    }
+    if files.iter().all(Vec::is_empty) || asked.is_empty() {
+        return Ok(out);
+    }
+    // `(spec key, position in asked)` by shard (a counting sort), each shard sorted by key.
+    let mut starts = vec![0usize; SHARDS + 1];
+    for keys in asked {
+        starts[shard_of(&keys.spec) + 1] += 1;
+    }
+    for shard in 0..SHARDS {
+        starts[shard + 1] += starts[shard];
+    }
+    let mut sorted: Vec<(Short, u32)> = vec![([0; 16], 0); asked.len()];
+    let mut fill = starts.clone();
+    for (position, keys) in asked.iter().enumerate() {
+        let shard = shard_of(&keys.spec);
+        sorted[fill[shard]] = (keys.spec, position as u32);
+        fill[shard] += 1;
+    }
     let exclude = exclude.to_string();
     let mut run_index: HashMap<String, Option<u32>> = HashMap::new();
-    for (shard, positions) in by_shard.iter().enumerate() {
-        if positions.is_empty() {
+    // The run of the last hit, and its index: rows of one run follow each other.
+    let mut last_run: Option<(String, Option<u32>)> = None;
+    for (shard, keys) in files.iter().enumerate() {
+        let bucket = &mut sorted[starts[shard]..starts[shard + 1]];
+        if bucket.is_empty() {
             continue;
         }
-        let mut first: HashMap<Short, u32> = HashMap::with_capacity(positions.len());
-        for &position in positions {
-            if let Some(previous) = first.insert(asked[position as usize].spec, position) {
-                next[position as usize] = previous;
-            }
-        }
-        for meta in store.list(&format!("{dir}/{}", shard_name(shard))).await? {
-            let key = meta.location.to_string();
-            let mut stream = store.read_parquet(&key, READ_BATCH).await?;
+        bucket.sort_unstable();
+        let bucket = &*bucket;
+        for key in keys {
+            let mut stream = store.read_parquet(key, READ_BATCH).await?;
             while let Some(batch) = stream
                 .try_next()
                 .await
-                .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&key), source }))?
+                .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(key), source }))?
             {
                 let Some(rows) = IndexRows::of(&batch) else {
-                    tracing::warn!(shard = %store.uri(&key), "ignoring a cache index shard of another layout");
+                    tracing::warn!(shard = %store.uri(key), "ignoring a cache index shard of another layout");
                     break;
                 };
+                // Shards are written sorted by spec key: search from the last match onwards.
+                let mut from = 0;
                 for row in 0..batch.num_rows() {
-                    let Some(&position) = rows.spec(row).and_then(|spec| first.get(spec)) else { continue };
-                    let mut position = position;
-                    while position != u32::MAX {
+                    let Some(spec) = rows.spec(row) else { continue };
+                    if from > 0 && bucket[from - 1].0 >= *spec {
+                        from = 0;
+                    }
+                    from += bucket[from..].partition_point(|(at, _)| at < spec);
+                    for &(_, position) in bucket[from..].iter().take_while(|(at, _)| at == spec) {
                         let mine = &asked[position as usize];
                         let finding = &mut out.findings[position as usize];
                         if rows.result.value(row) != mine.result {
@@ -191,25 +263,29 @@ pub(crate) async fn lookup(
                             finding.other_files |= !same_files;
                         } else if !rows.ok.value(row) {
                             finding.failed_before = true;
-                        } else if finding.hit.is_none() {
+                        } else if finding.hit_run == NO_HIT {
                             let run = rows.run.value(row);
-                            let index = match run_index.get(run) {
-                                Some(index) => *index,
-                                None => {
-                                    let index = match run.parse::<RunId>() {
-                                        Ok(id) if run != exclude => {
-                                            out.runs.push(id);
-                                            Some(out.runs.len() as u32 - 1)
+                            let index = match &last_run {
+                                Some((name, index)) if name == run => *index,
+                                _ => {
+                                    let index = *run_index.entry(run.to_owned()).or_insert_with(|| {
+                                        match run.parse::<RunId>() {
+                                            Ok(id) if run != exclude => {
+                                                out.runs.push(id);
+                                                Some(out.runs.len() as u32 - 1)
+                                            }
+                                            _ => None,
                                         }
-                                        _ => None,
-                                    };
-                                    run_index.insert(run.to_owned(), index);
+                                    });
+                                    last_run = Some((run.to_owned(), index));
                                     index
                                 }
                             };
-                            finding.hit = index.map(|run| Entry { run, sort_index: rows.sort_index.value(row) });
+                            if let Some(run) = index {
+                                finding.hit_run = run;
+                                finding.hit_sort_index = rows.sort_index.value(row);
+                            }
                         }
-                        position = next[position as usize];
                     }
                 }
             }

@@ -22,7 +22,7 @@ mod key;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryBuilder, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use futures::TryStreamExt;
 use scythe_core::layout::{PartId, RunLayout};
@@ -38,7 +38,8 @@ use crate::registry::Registered;
 /// Rows keyed per batch.
 const KEY_BATCH: u64 = 64 * 1024;
 
-/// `results/cache_keys` of a run: the keys of the specs it ran, by sort index.
+/// `results/cache_keys` of a run: the keys of the specs it ran, by sort index, one file per
+/// [`KEY_BATCH`] of them (named after the generation and the sort indexes they span).
 fn keys_dir(layout: &RunLayout) -> String {
     format!("{}/results/cache_keys", layout.run_dir())
 }
@@ -81,10 +82,10 @@ pub(crate) async fn prepare(
         let explanation = Explanation::all(&pending, RanBecause::NoFingerprint);
         return Ok(Prepared { pending, reused: 0, explanation });
     };
-    let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+    if pending.is_empty() {
         return Ok(Prepared { pending, reused: 0, explanation: Explanation::default() });
-    };
-    let span = PartId { generation, start: first.start, end: last.end };
+    }
+    let started = std::time::Instant::now();
     let schema = experiment.schema();
     let mut keyer = key::Keyer::new(schema, &fingerprint)?;
     // Sort indexes with keys (ascending), their keys, and those without (unreadable files).
@@ -106,52 +107,77 @@ pub(crate) async fn prepare(
             start = end;
         }
     }
+    let keyed = started.elapsed();
     let found = index::lookup(store, schema.name(), &asked, layout.run()).await?;
+    let looked_up = started.elapsed();
     let hits: Vec<(u64, u32, u64)> = indexes
         .iter()
         .zip(&found.findings)
-        .filter_map(|(&new, finding)| finding.hit.map(|entry| (new, entry.run, entry.sort_index)))
+        .filter_map(|(&new, finding)| finding.hit().map(|entry| (new, entry.run, entry.sort_index)))
         .collect();
     let copied = if hits.is_empty() {
         Vec::new()
     } else {
         copy::copy_hits(store, schema, layout, generation, &found.runs, hits).await?
     };
+    let copied_at = started.elapsed();
     let mut explanation = Explanation::default();
-    let mut to_run = Vec::new();
+    // Positions in `indexes` (and `asked`) of the specs that run.
+    let mut to_run: Vec<u32> = Vec::new();
     let mut unreadable = unreadable.into_iter().peekable();
-    for ((&index, keys), finding) in indexes.iter().zip(&asked).zip(&found.findings) {
+    let mut copies = copied.iter().copied().peekable();
+    for (position, (&index, finding)) in indexes.iter().zip(&found.findings).enumerate() {
         while let Some(other) = unreadable.next_if(|&other| other < index) {
             explanation.add(other, RanBecause::InputUnreadable);
         }
-        if copied.binary_search(&index).is_err() {
+        while copies.next_if(|&copy| copy < index).is_some() {}
+        if copies.next_if_eq(&index).is_none() {
             explanation.add(index, RanBecause::of(finding));
-            to_run.push((index, *keys));
+            to_run.push(position as u32);
         }
     }
     for other in unreadable {
         explanation.add(other, RanBecause::InputUnreadable);
     }
-    if !to_run.is_empty() {
-        let code = fingerprint.short();
-        let binary = |values: Vec<Option<&[u8]>>, size: i32| {
-            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), size)
-                .map_err(Error::arrow("recording cache keys"))
+    drop(found);
+    // One keys file per chunk of specs that run: bounded memory, same content on a retry.
+    let code = fingerprint.short();
+    for chunk in to_run.chunks(KEY_BATCH as usize) {
+        let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else { continue };
+        let (start, end) = (indexes[first as usize], indexes[last as usize] + 1);
+        let binary = |size: i32, value: &dyn Fn(&key::SpecKeys) -> Option<&[u8]>| {
+            let mut builder = FixedSizeBinaryBuilder::with_capacity(chunk.len(), size);
+            for &position in chunk {
+                match value(&asked[position as usize]) {
+                    Some(bytes) => builder.append_value(bytes).map_err(Error::arrow("recording cache keys"))?,
+                    None => builder.append_null(),
+                }
+            }
+            Ok::<_, Error>(Arc::new(builder.finish()) as ArrayRef)
         };
         let batch = RecordBatch::try_new(
             keys_schema(),
             vec![
-                Arc::new(UInt64Array::from_iter_values(to_run.iter().map(|(index, _)| *index))),
-                Arc::new(binary(to_run.iter().map(|(_, k)| Some(&k.result[..])).collect(), 32)?),
-                Arc::new(binary(to_run.iter().map(|(_, k)| Some(&k.spec[..])).collect(), 16)?),
-                Arc::new(binary(to_run.iter().map(|(_, k)| k.files.as_ref().map(|f| &f[..])).collect(), 16)?),
-                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(code.as_str(), to_run.len()))),
+                Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|&position| indexes[position as usize]))),
+                binary(32, &|keys| Some(&keys.result[..]))?,
+                binary(16, &|keys| Some(&keys.spec[..]))?,
+                binary(16, &|keys| keys.files.as_ref().map(|files| &files[..]))?,
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(code.as_str(), chunk.len()))),
             ],
         )
         .map_err(Error::arrow("recording cache keys"))?;
-        store.put_parquet(&format!("{}/{}.pq", keys_dir(layout), span.stem()), keys_schema(), &[batch], &[]).await?;
+        let stem = PartId { generation, start, end }.stem();
+        store.put_parquet(&format!("{}/{stem}.pq", keys_dir(layout)), keys_schema(), &[batch], &[]).await?;
     }
     let pending = subtract(&pending, &copied);
+    tracing::debug!(
+        keys_s = keyed.as_secs_f64(),
+        lookup_s = (looked_up - keyed).as_secs_f64(),
+        copy_s = (copied_at - looked_up).as_secs_f64(),
+        keys_file_s = (started.elapsed() - copied_at).as_secs_f64(),
+        reused = copied.len(),
+        "result cache prepared"
+    );
     Ok(Prepared { pending, reused: copied.len() as u64, explanation })
 }
 
@@ -163,6 +189,7 @@ pub(crate) async fn record(
     succeeded: &(dyn Fn(u64) -> bool + Sync),
     failed: &(dyn Fn(u64) -> bool + Sync),
 ) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     let mut entries = Vec::new();
     let mut code = None;
     for meta in store.list(&keys_dir(layout)).await? {
@@ -204,7 +231,16 @@ pub(crate) async fn record(
     let Some(code) = code.filter(|_| !entries.is_empty()) else { return Ok(()) };
     entries.sort_by_key(|entry| entry.sort_index);
     entries.dedup_by_key(|entry| entry.sort_index);
-    index::record(store, layout, &code, entries).await
+    let read = started.elapsed();
+    let recorded = entries.len();
+    index::record(store, layout, &code, entries).await?;
+    tracing::debug!(
+        read_keys_s = read.as_secs_f64(),
+        write_index_s = (started.elapsed() - read).as_secs_f64(),
+        recorded,
+        "result cache recorded"
+    );
+    Ok(())
 }
 
 /// `ranges` without the sorted `removed` indexes.
@@ -236,5 +272,12 @@ mod tests {
         assert_eq!(subtract(&[0..3, 5..6], &[]), vec![0..3, 5..6]);
         assert_eq!(subtract(&[0..3, 5..6], &[0, 1, 2, 5]), Vec::<Range<u64>>::new());
         assert_eq!(copy::ranges_of(&[1, 2, 3, 7]), vec![1..4, 7..8]);
+    }
+
+    #[test]
+    fn a_finding_takes_16_bytes_and_keeps_its_hit() {
+        // A lookup keeps one per spec asked: part of the re-run's memory budget.
+        assert_eq!(std::mem::size_of::<index::Finding>(), 16);
+        assert_eq!(index::Finding::default().hit(), None);
     }
 }
