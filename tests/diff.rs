@@ -13,24 +13,19 @@ use std::process::Output;
 use serde_json::Value;
 
 /// A folder with a store and the input files.
-struct Bench {
-    dir: tempfile::TempDir,
+struct Bench(support::workdir::Workdir);
+
+impl std::ops::Deref for Bench {
+    type Target = support::workdir::Workdir;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Bench {
     fn new() -> Self {
-        let bench = Self { dir: tempfile::tempdir().unwrap() };
-        bench.write("a.txt", "alpha");
-        bench.write("b.txt", "bravo!");
-        bench
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
+        Self(support::workdir::Workdir::new())
     }
 
     /// A specs file of `header` and `rows`, the second column an input file's name.

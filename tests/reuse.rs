@@ -15,8 +15,14 @@ use arrow::datatypes::{Float64Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A folder with a store, a log of executions and the input files.
-struct Bench {
-    dir: tempfile::TempDir,
+struct Bench(support::workdir::Workdir);
+
+impl std::ops::Deref for Bench {
+    type Target = support::workdir::Workdir;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// What one scatter printed and executed.
@@ -29,18 +35,7 @@ struct Outcome {
 
 impl Bench {
     fn new() -> Self {
-        let bench = Self { dir: tempfile::tempdir().unwrap() };
-        bench.write("a.txt", "alpha");
-        bench.write("b.txt", "bravo!");
-        bench
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
+        Self(support::workdir::Workdir::new())
     }
 
     /// `rows` of `x,file,fail` as a specs file.

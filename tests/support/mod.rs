@@ -7,3 +7,4 @@ pub(crate) mod counted;
 pub(crate) mod http_server;
 pub(crate) mod require;
 pub(crate) mod s3_server;
+pub(crate) mod workdir;
