@@ -1,7 +1,6 @@
 //! [`App`]: the user's binary — register experiments, then `run()` the command line.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use scythe_core::{Experiment, ExperimentData};
@@ -76,20 +75,6 @@ impl App {
         let sampler: Sampler = Arc::new(move |n, seed| Specs::from_values(&sample(n, seed)));
         self.samplers.insert(E::CONFIG.name.to_owned(), sampler);
         self
-    }
-
-    /// Parses the command line, runs the command and returns the process exit code.
-    pub fn run(self) -> ExitCode {
-        crate::cli::main(self, std::env::args_os().collect())
-    }
-
-    /// Runs the command line `args` (the first is the program name).
-    pub fn run_with_args<I, T>(self, args: I) -> ExitCode
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString>,
-    {
-        crate::cli::main(self, args.into_iter().map(Into::into).collect())
     }
 
     pub(crate) fn find(&self, name: &str) -> Result<Arc<dyn Registered>, Error> {

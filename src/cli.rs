@@ -285,6 +285,24 @@ enum Command {
     },
 }
 
+// The command line is the App's entry point; it lives here so that `app` (what a binary
+// registers) does not depend on the CLI built over it.
+impl App {
+    /// Parses the command line, runs the command and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        main(self, std::env::args_os().collect())
+    }
+
+    /// Runs the command line `args` (the first is the program name).
+    pub fn run_with_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        main(self, args.into_iter().map(Into::into).collect())
+    }
+}
+
 pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -6,6 +6,7 @@
 //! `scythe_core::layout::RunLayout`. Nothing in the layout depends on the backend.
 
 mod backends;
+mod classify;
 mod error;
 mod location;
 mod parquet_io;

@@ -12,7 +12,8 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use tokio::io::AsyncWriteExt;
 
 use crate::backends::{DEFAULT_RETRY_WINDOW, open_backend};
-use crate::error::{Access, StoreError};
+use crate::classify::{Access, classify};
+use crate::error::StoreError;
 use crate::location::StoreLocation;
 
 /// Files at least this large are uploaded in parts.
@@ -248,7 +249,7 @@ impl Store {
 
     /// The error for a failed request on `key`, telling a missing bucket from a missing object.
     fn failed(&self, key: &str, access: Access, error: object_store::Error) -> StoreError {
-        StoreError::backend(&self.location, self.uri(key), access, error)
+        classify(&self.location, self.uri(key), access, error)
     }
 }
 
