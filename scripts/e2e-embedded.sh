@@ -16,13 +16,7 @@ run_dir="$(sed -n 's|^folder *file://||p' "$work/out.txt")"
 "$bin" --storage "$work/runs" runs | tee "$work/runs.txt"
 grep -q "complete" "$work/runs.txt"
 
-"$python" "$root/tests/python/check_run.py" "$run_dir" '{
-  "succeeded": 199, "failed": 1, "failed_sort_indexes": [57],
-  "index": ["experiment_id", "sort_index", "wall_r_value", "window_ratio", "window_u", "heating_setpoint_c",
-            "cooling_setpoint_c", "infiltration_ach", "thermal_mass_kj_m2k", "floor_area_m2",
-            "internal_gains_w_m2", "weather", "hourly_trace"],
-  "tables": ["monthly", "result_file_refs"], "file_fields": ["hourly"]
-}'
+check_building_run "$run_dir" 199 1 "[57]"
 
 # The results downloader fetches every final table.
 "$bin" --storage "$work/runs" results simulate/latest --out "$work/download" > /dev/null
