@@ -195,7 +195,7 @@ fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::tests::fake_token;
+    use crate::test_support::fake_token;
 
     fn config() -> HatchetConfig {
         let token = fake_token(&serde_json::json!({"sub": "t", "grpc_broadcast_address": "127.0.0.1:1"}));

@@ -308,6 +308,61 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Why a [`HatchetConfig`](crate::HatchetConfig) could not be built. Messages say what to fix; none quotes the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No token was given.
+    #[error(
+        "HATCHET_CLIENT_TOKEN is not set; create an API token (`hatchet-admin token create` or the dashboard) and export it"
+    )]
+    MissingToken,
+    /// The token is not a JWT.
+    #[error("the Hatchet token is malformed ({reason}); copy the whole token again or create a new one")]
+    MalformedToken {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The token's `exp` claim is in the past.
+    #[error("the Hatchet token expired at {expired_at}; create a new one")]
+    TokenExpired {
+        /// When it expired (RFC 3339, UTC).
+        expired_at: String,
+    },
+    /// The token does not name a tenant.
+    #[error("the Hatchet token has no tenant id (`sub` claim); create a new one with the engine's tools")]
+    MissingTenant,
+    /// Neither the environment nor the token say where the engine is.
+    #[error(
+        "no Hatchet engine address: set HATCHET_CLIENT_HOST_PORT=host:port (the token has no grpc_broadcast_address)"
+    )]
+    MissingHostPort,
+    /// The address is not `host:port`.
+    #[error("the Hatchet engine address {value:?} is not host:port (e.g. 127.0.0.1:7077)")]
+    InvalidHostPort {
+        /// The rejected address.
+        value: String,
+    },
+    /// Unknown TLS strategy.
+    #[error("HATCHET_CLIENT_TLS_STRATEGY={value:?} is not one of none, tls, mtls")]
+    InvalidTlsStrategy {
+        /// The rejected value.
+        value: String,
+    },
+    /// Mutual TLS without the client certificate or key.
+    #[error("HATCHET_CLIENT_TLS_STRATEGY=mtls needs {variable} (a PEM file)")]
+    MissingMtlsFile {
+        /// The variable to set.
+        variable: &'static str,
+    },
+    /// The namespace has characters Hatchet does not allow in workflow names.
+    #[error("the Hatchet namespace {value:?} may only contain letters, digits, '.', '-' and '_'")]
+    InvalidNamespace {
+        /// The rejected namespace.
+        value: String,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use tonic::Status;

@@ -41,6 +41,8 @@ mod labels;
 mod proto;
 mod results;
 mod retry;
+#[cfg(test)]
+mod test_support;
 mod token;
 mod trigger;
 mod worker;
@@ -48,8 +50,8 @@ mod workflow;
 
 pub use action::{ActionKind, ActionStream, AssignedAction, PayloadError};
 pub use client::{HatchetClient, MAX_MESSAGE_BYTES, MIN_ENGINE_VERSION};
-pub use config::{ConfigError, HatchetConfig, TlsConfig};
-pub use error::{HatchetError, RequestError};
+pub use config::{HatchetConfig, TlsConfig};
+pub use error::{ConfigError, HatchetError, RequestError};
 pub use ids::{ActionId, RunId, WorkerId};
 pub use labels::{DesiredLabel, LabelComparator, LabelValue};
 pub use results::{PendingRun, RunOutcome, RunWatcher, TaskFailure};

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use tonic::metadata::{Ascii, MetadataValue};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// The `authorization: bearer <token>` header value, marked sensitive so `http` never prints it.
 #[derive(Clone)]
@@ -73,15 +73,9 @@ pub(crate) fn parse(token: &str) -> Result<(Secret, Claims), ConfigError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// An unsigned JWT with the given claims, shaped like the engine's.
-    pub(crate) fn fake_token(claims: &serde_json::Value) -> String {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"test"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        format!("{header}.{payload}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk")
-    }
+    use crate::test_support::fake_token;
 
     #[test]
     fn decodes_the_claims_without_verifying() {
