@@ -41,6 +41,7 @@ mod labels;
 mod proto;
 mod results;
 mod retry;
+mod sweep;
 #[cfg(test)]
 mod test_support;
 mod token;

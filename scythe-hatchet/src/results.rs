@@ -19,6 +19,7 @@ use crate::ids::RunId;
 use crate::proto;
 use crate::proto::v1::RunStatus;
 use crate::retry::backoff;
+use crate::sweep::{SweepSchedule, sweep};
 
 const SUBSCRIBE: &str = "Dispatcher/SubscribeToWorkflowRuns";
 const DETAILS: &str = "v1.AdminService/GetRunDetails";
@@ -51,7 +52,8 @@ pub struct TaskFailure {
 /// Delivers the outcome of runs. All watched runs share one subscription stream, whose background
 /// task re-subscribes every pending run after a reconnect and fetches run details when the engine
 /// withholds a result too large for the stream (outputs summing to its maximum message size, 4 MiB by
-/// default). Cheap to clone; the task ends when every clone is dropped and
+/// default). Runs that finish while the stream is down are found by sweeping run details after a
+/// reconnect and when the stream stays quiet (see `sweep.rs`). Cheap to clone; the task ends when every clone is dropped and
 /// no result is awaited. Create it inside a Tokio runtime.
 #[derive(Clone)]
 pub struct RunWatcher {
@@ -81,6 +83,8 @@ impl RunWatcher {
             link: Link::Idle,
             generation: 0,
             failures: 0,
+            sweeps: SweepSchedule::new(Instant::now()),
+            missed: 0,
         };
         tokio::spawn(subscriptions.run());
         Self { commands }
@@ -113,6 +117,10 @@ impl Future for PendingRun {
 enum Event {
     Run(proto::WorkflowRunEvent),
     Closed(Option<HatchetError>),
+    /// A sweep found this run finished.
+    Swept(RunId, RunOutcome),
+    /// A sweep ended, having found this many finished runs.
+    SweepDone(usize),
 }
 
 enum Link {
@@ -138,6 +146,9 @@ struct Subscriptions {
     /// Numbers streams, so a late report from a replaced stream is recognised.
     generation: u64,
     failures: u32,
+    sweeps: SweepSchedule,
+    /// Runs the current sweep delivered that the stream had not.
+    missed: usize,
 }
 
 impl Subscriptions {
@@ -156,6 +167,7 @@ impl Subscriptions {
                 Link::Backoff { until } => Some(until),
                 _ => None,
             };
+            let sweep_due = if self.pending.is_empty() { None } else { self.sweeps.due() };
             tokio::select! {
                 command = recv(&mut self.commands) => match command {
                     Some((run, waiter)) => self.add(run, waiter),
@@ -165,8 +177,11 @@ impl Subscriptions {
                     Event::Run(event) => self.finished(event),
                     Event::Closed(error) if generation == self.generation => self.closed(error),
                     Event::Closed(_) => {}
+                    Event::Swept(run, outcome) => self.swept(&run, outcome),
+                    Event::SweepDone(found) => self.sweep_done(found),
                 },
                 () = sleep_until(backoff_until) => self.link = Link::Idle,
+                () = sleep_until(sweep_due) => self.sweep(),
             }
         }
         if let Link::Open { reader, .. } = &self.link {
@@ -182,6 +197,9 @@ impl Subscriptions {
         }
         self.generation += 1;
         let generation = self.generation;
+        if generation > 1 {
+            self.sweeps.reconnected(Instant::now());
+        }
         let (requests, outbound) = futures::channel::mpsc::unbounded();
         for run in self.pending.keys() {
             let _ = requests.unbounded_send(subscribe(run));
@@ -219,6 +237,9 @@ impl Subscriptions {
             let _ = waiter.send(Err(RequestError::InvalidRunId { run: run.to_string() }.into()));
             return;
         }
+        if self.pending.is_empty() {
+            self.sweeps.news(Instant::now());
+        }
         let waiters = self.pending.entry(run.clone()).or_default();
         waiters.push(waiter);
         if waiters.len() == 1
@@ -230,6 +251,7 @@ impl Subscriptions {
 
     fn finished(&mut self, event: proto::WorkflowRunEvent) {
         self.failures = 0;
+        self.sweeps.news(Instant::now());
         let run = RunId::from(event.workflow_run_id);
         let Some(waiters) = self.pending.remove(&run) else { return };
         match outcome_from_results(&run, event.results) {
@@ -243,6 +265,41 @@ impl Subscriptions {
                 });
             }
         }
+    }
+
+    /// Starts a sweep of every pending run's details on its own task.
+    fn sweep(&mut self) {
+        self.sweeps.started();
+        let runs: Vec<RunId> = self.pending.keys().cloned().collect();
+        tracing::debug!(pending = runs.len(), "sweeping run details");
+        let client = self.client.clone();
+        let events = self.events_sender.clone();
+        tokio::spawn(async move {
+            let found = sweep(&client, runs, |run, outcome| {
+                let _ = events.send((0, Event::Swept(run, outcome)));
+            })
+            .await;
+            let _ = events.send((0, Event::SweepDone(found)));
+        });
+    }
+
+    fn swept(&mut self, run: &RunId, outcome: RunOutcome) {
+        // The stream may have reported it meanwhile.
+        if let Some(waiters) = self.pending.remove(run) {
+            self.missed += 1;
+            send_all(waiters, &Ok(outcome));
+        }
+    }
+
+    fn sweep_done(&mut self, found: usize) {
+        if self.missed > 0 {
+            tracing::info!(
+                runs = self.missed,
+                "run details showed runs finished that the subscription stream did not report"
+            );
+            self.missed = 0;
+        }
+        self.sweeps.finished(Instant::now(), found);
     }
 
     fn closed(&mut self, error: Option<HatchetError>) {
