@@ -1,4 +1,7 @@
-//! What runs a store holds: experiments, versions, runs and their state.
+//! What runs a store holds: experiments, versions, runs and their state; downloading a run's
+//! final tables.
+
+use std::path::{Path, PathBuf};
 
 use scythe_core::Version;
 use scythe_core::layout::{RunId, RunLayout, VERSION_CLAIM};
@@ -217,5 +220,44 @@ pub async fn find_run(store: &Store, text: &str) -> Result<RunId, Error> {
                  run; scatter the specs again (the next allocation of its version removes the folder)"
             ))),
         },
+    }
+}
+
+/// Downloads the final tables of run `id` into `out/<run id>/`; returns the files written.
+pub async fn download_results(store: &Store, id: &RunId, out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let layout = RunLayout::new(store.prefix(), id.clone());
+    let folder = out.join(id.to_string());
+    let finals = store.list(&layout.final_dir()).await?;
+    if finals.is_empty() {
+        return Err(Error::NoFinalTables { run: id.to_string() });
+    }
+    let mut written = Vec::with_capacity(finals.len());
+    for meta in finals {
+        let target = folder.join(meta.location.filename().unwrap_or_default());
+        store.download_file(meta.location.as_ref(), &target).await?;
+        written.push(target);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn downloads_the_final_tables_or_says_what_to_run() {
+        let store = Store::memory();
+        let id: RunId = "sim/v1.0.0/2026-12-03_12-00-00".parse().expect("run id");
+        let out = tempfile::tempdir().expect("temporary folder");
+        let err = download_results(&store, &id, out.path()).await.unwrap_err();
+        assert!(matches!(&err, Error::NoFinalTables { .. }), "{err}");
+        assert!(err.to_string().contains("resume sim/v1.0.0/2026-12-03_12-00-00"), "{err}");
+
+        let layout = RunLayout::new(store.prefix(), id.clone());
+        store.put(&layout.final_table("scalars"), &b"PAR1"[..]).await.expect("put");
+        let files = download_results(&store, &id, out.path()).await.expect("download");
+        let expected = out.path().join(id.to_string()).join("scalars.pq");
+        assert_eq!(files, vec![expected.clone()]);
+        assert_eq!(std::fs::read(expected).expect("downloaded file"), b"PAR1");
     }
 }

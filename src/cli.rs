@@ -607,19 +607,8 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Results { run, out } => {
             let id = find_run(&store, &run).await?;
-            let layout = RunLayout::new(store.prefix(), id.clone());
-            let folder = out.join(id.to_string());
-            let finals = store.list(&layout.final_dir()).await?;
-            if finals.is_empty() {
-                return Err(Error::Settings(format!(
-                    "run `{id}` has no final tables yet; run `resume {id}` or `gather {id}`"
-                )));
-            }
-            for meta in finals {
-                let name = meta.location.filename().unwrap_or_default().to_owned();
-                let target = folder.join(&name);
-                store.download_file(meta.location.as_ref(), &target).await?;
-                say!("{}", target.display());
+            for file in crate::catalog::download_results(&store, &id, &out).await? {
+                say!("{}", file.display());
             }
             Ok(ExitCode::SUCCESS)
         }

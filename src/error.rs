@@ -59,6 +59,12 @@ pub enum Error {
     /// A run does not exist.
     #[error("run `{0}` not found (no manifest.yml)")]
     RunNotFound(String),
+    /// A run has no final tables to download or read yet.
+    #[error("run `{run}` has no final tables yet; run `resume {run}` (or `gather {run}` if every spec has a result)")]
+    NoFinalTables {
+        /// The run.
+        run: String,
+    },
     /// A run's files are not what Scythe wrote.
     #[error("run `{run}` is damaged: {reason}")]
     CorruptRun {
