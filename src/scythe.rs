@@ -313,6 +313,21 @@ impl Scythe {
         Ok(footer)
     }
 
+    /// Which of `ranges` have a result (succeeded or failed) for every spec: one listing of the
+    /// run's result parts.
+    #[cfg(feature = "hatchet")]
+    pub(crate) async fn have_results(&self, run: &RunId, ranges: &[Range<u64>]) -> Result<Vec<bool>, Error> {
+        let layout = RunLayout::new(self.store.prefix(), run.clone());
+        let mut parts = Vec::new();
+        for table in [SCALARS, FAILURES] {
+            parts.extend(
+                list_parts(&self.store, &layout, table).await?.into_iter().map(|part| part.id.start..part.id.end),
+            );
+        }
+        let covered = union_ranges(parts);
+        Ok(ranges.iter().map(|range| covers(&covered, range)).collect())
+    }
+
     /// Records every spec of `rows` that has no result as failed with `reason` (a leaf task
     /// that failed for good on a distributed run), so nothing is dropped silently.
     #[cfg(feature = "hatchet")]
@@ -665,6 +680,17 @@ fn uncovered(mut covered: Vec<Range<u64>>, within: Range<u64>) -> Vec<Range<u64>
     pending
 }
 
+/// Whether `range` lies inside one range of `merged` (disjoint and sorted, as [`union_ranges`]
+/// returns them); an empty range always does.
+#[cfg(any(feature = "hatchet", test))]
+fn covers(merged: &[Range<u64>], range: &Range<u64>) -> bool {
+    if range.is_empty() {
+        return true;
+    }
+    let i = merged.partition_point(|r| r.start <= range.start);
+    i > 0 && merged[i - 1].end >= range.end
+}
+
 /// Reads a run's `specs.pq` back as conformed input batches.
 async fn read_specs(
     store: &Store,
@@ -713,6 +739,19 @@ mod tests {
             vec![0..3, 5..10, 12..13, 20..30]
         );
         assert_eq!(union_ranges([5..10, 0..0, 1..6, 10..11]), vec![1..11]);
+    }
+
+    #[test]
+    fn covered_ranges_are_found_in_the_merged_parts() {
+        let parts = union_ranges([12..14, 0..4, 4..8, 5..6, 20..20, 30..40]);
+        assert_eq!(parts, vec![0..8, 12..14, 30..40]);
+        for (range, expected) in
+            [(0..8, true), (2..5, true), (0..9, false), (8..12, false), (12..14, true), (13..15, false), (35..40, true)]
+        {
+            assert_eq!(covers(&parts, &range), expected, "{range:?}");
+        }
+        assert!(covers(&parts, &(50..50)), "an empty range is covered");
+        assert!(!covers(&[], &(0..1)));
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! What Scythe's tasks do when a worker runs them: a leaf runs its specs, a scatter node spawns
 //! its children, waits for them and (the root) gathers.
 
+use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 
 use scythe_core::layout::RunId;
-use scythe_hatchet::{AssignedAction, HatchetClient, RunOutcome, RunWatcher, TriggerRequest};
+use scythe_hatchet::{
+    AssignedAction, HatchetClient, HatchetError, RunId as EngineRunId, RunOutcome, RunWatcher, TriggerRequest,
+};
 
 use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task};
 use crate::error::Error;
@@ -85,8 +92,7 @@ async fn scatter_node(
         );
     }
     let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
-    let watcher = RunWatcher::new(client);
-    let outcomes = futures::future::join_all(ids.into_iter().map(|id| watcher.watch(id))).await;
+    let outcomes = wait_for_children(client, scythe, run, children.ranges(), ids).await;
     let mut total = RangeOutput::default();
     for (range, outcome) in children.ranges().iter().zip(outcomes) {
         let reason = match outcome {
@@ -113,4 +119,75 @@ async fn scatter_node(
     }
     let summary = scythe.gather_registered(experiment, run).await?;
     Ok(RangeOutput { succeeded: summary.succeeded, failed: summary.failed, missing: summary.missing })
+}
+
+/// How long a scatter node waits without any child finishing before it looks in storage.
+const STALL: Duration = Duration::from_secs(60);
+
+/// The outcome of each child, in order. The engine can lose a child's completion (an event
+/// accepted just before the engine restarted), after which it counts the child as running until
+/// its execution timeout: for a leaf, `timeout` times its specs. So when no child has finished
+/// for [`STALL`], the node lists the run's result parts once; a child whose specs all have a
+/// result is done — it counts as completed, and its engine run is cancelled to free the slot
+/// the engine still holds for it.
+async fn wait_for_children(
+    client: &HatchetClient,
+    scythe: &Scythe,
+    run: &RunId,
+    ranges: &[Range<u64>],
+    ids: Vec<EngineRunId>,
+) -> Vec<Result<RunOutcome, HatchetError>> {
+    let watcher = RunWatcher::new(client);
+    let mut waiting: FuturesUnordered<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let pending = watcher.watch(id.clone());
+            async move { (i, pending.await) }
+        })
+        .collect();
+    let mut outcomes: Vec<Option<Result<RunOutcome, HatchetError>>> = ranges.iter().map(|_| None).collect();
+    let mut left = outcomes.len();
+    while left > 0 {
+        tokio::select! {
+            next = waiting.next() => {
+                let Some((i, outcome)) = next else { break };
+                if outcomes[i].is_none() {
+                    outcomes[i] = Some(outcome);
+                    left -= 1;
+                }
+            }
+            () = tokio::time::sleep(STALL) => {
+                let open: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_none()).collect();
+                let open_ranges: Vec<Range<u64>> = open.iter().map(|&i| ranges[i].clone()).collect();
+                let done = match scythe.have_results(run, &open_ranges).await {
+                    Ok(done) => done,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not check the results of children that have not finished");
+                        continue;
+                    }
+                };
+                let mut stuck = Vec::new();
+                for (&i, done) in open.iter().zip(done) {
+                    if done {
+                        let specs = ranges[i].end - ranges[i].start;
+                        let output = serde_json::json!(RangeOutput { succeeded: specs, failed: 0, missing: 0 });
+                        outcomes[i] = Some(Ok(RunOutcome::Completed(output)));
+                        left -= 1;
+                        stuck.push(ids[i].clone());
+                    }
+                }
+                if !stuck.is_empty() {
+                    tracing::warn!(
+                        children = stuck.len(),
+                        "children whose specs all have results are still running in the engine (a lost completion); counting them done and cancelling them"
+                    );
+                    if let Err(error) = client.cancel_runs(&stuck).await {
+                        tracing::warn!(%error, "could not cancel children that had finished");
+                    }
+                }
+            }
+        }
+    }
+    outcomes.into_iter().map(|outcome| outcome.unwrap_or(Err(HatchetError::WatcherStopped))).collect()
 }
