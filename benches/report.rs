@@ -5,7 +5,7 @@
 //! sample). For each size the parent:
 //!
 //! 1. runs a `build` child: `scatter ishigami --design random -n N` (3 inputs on [−π, π], one
-//!    output) through `App::run_with_args`, into a fresh local store, with the embedded engine;
+//!    output; the experiment of `examples/ishigami.rs`, included as a module) through `App::run_with_args`, into a fresh local store, with the embedded engine;
 //! 2. runs `report ishigami/latest` in a fresh `report` child per repetition, which prints its
 //!    wall time and peak resident memory (`VmHWM`, the whole process: runtime, reading and
 //!    writing included).
@@ -22,6 +22,9 @@
 //!
 //! Files go to `TMPDIR` (about 250 MiB for the larger run) and are removed after each size.
 
+#[path = "../examples/ishigami.rs"]
+#[allow(dead_code)] // the example's other experiments and its `main`
+mod example;
 #[path = "support/measure.rs"]
 #[allow(dead_code)] // this benchmark has two sizes: it reuses the children, not the one-size parent
 mod measure;
@@ -31,42 +34,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use example::ishigami;
 use measure::{CHILD_ENV, Measurement, STORE_ENV, mib};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 /// The seconds a report of 1,000,000 specs may take.
 const TARGET_S: f64 = 10.0;
 /// The number of specs of the run a child builds or reports on.
 const SPECS_ENV: &str = "SCYTHE_BENCH_SPECS";
-
-/// The three inputs of the Ishigami function.
-#[derive(Serialize, Deserialize, JsonSchema)]
-struct IshigamiInput {
-    /// First input.
-    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
-    x1: f64,
-    /// Second input.
-    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
-    x2: f64,
-    /// Third input.
-    #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
-    x3: f64,
-}
-
-/// The output.
-#[derive(Serialize, Deserialize, JsonSchema)]
-struct IshigamiOutput {
-    /// The function's value.
-    y: f64,
-}
-
-/// The Ishigami function (a = 7, b = 0.1), as in `examples/ishigami.rs`.
-#[scythe::experiment]
-fn ishigami(input: IshigamiInput) -> IshigamiOutput {
-    let IshigamiInput { x1, x2, x3 } = input;
-    IshigamiOutput { y: x1.sin() + 7.0 * x2.sin().powi(2) + 0.1 * x3.powi(4) * x1.sin() }
-}
 
 fn main() -> ExitCode {
     let result = match std::env::var(CHILD_ENV) {

@@ -10,9 +10,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+// `pub(crate)`: benches/report.rs includes this file as a module and runs `ishigami` in process.
+
 /// The three inputs.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-struct IshigamiInput {
+pub(crate) struct IshigamiInput {
     /// First input.
     #[schemars(range(min = -std::f64::consts::PI, max = std::f64::consts::PI))]
     x1: f64,
@@ -26,14 +28,14 @@ struct IshigamiInput {
 
 /// The output.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-struct IshigamiOutput {
+pub(crate) struct IshigamiOutput {
     /// The function's value.
     y: f64,
 }
 
 /// Evaluates the Ishigami function (a = 7, b = 0.1).
 #[scythe::experiment]
-fn ishigami(input: IshigamiInput) -> IshigamiOutput {
+pub(crate) fn ishigami(input: IshigamiInput) -> IshigamiOutput {
     let IshigamiInput { x1, x2, x3 } = input;
     IshigamiOutput { y: x1.sin() + 7.0 * x2.sin().powi(2) + 0.1 * x3.powi(4) * x1.sin() }
 }
