@@ -6,6 +6,7 @@
 //! and spec validation. It performs no network or storage I/O.
 
 pub mod analysis;
+mod constraints;
 pub mod design;
 mod experiment;
 mod file_ref;

@@ -11,6 +11,7 @@ use schemars::generate::SchemaSettings;
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 use serde_json::{Map, Value, json};
 
+use crate::constraints::RowConstraints;
 use crate::experiment::{Experiment, ExperimentData};
 use crate::file_ref::FILE_REF_SCHEMA_NAME;
 
@@ -56,6 +57,7 @@ pub struct DataSchema {
     json: Value,
     fields: Vec<FieldRef>,
     columns: Vec<Column>,
+    rows: RowConstraints,
 }
 
 /// A type that cannot be an experiment's input or output.
@@ -93,6 +95,16 @@ pub enum SchemaError {
         /// The reserved names.
         reserved: String,
     },
+    /// A field's JSON Schema does not compile for the row checks (a bug: please report it).
+    #[error("the JSON Schema of field `{field}` of `{type_name}` cannot be compiled: {reason}")]
+    Constraints {
+        /// The type.
+        type_name: String,
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn tracing_options() -> TracingOptions {
@@ -123,7 +135,12 @@ impl DataSchema {
                 Ok(Column { name: field.name().clone(), kind, field: field.clone() })
             })
             .collect::<Result<Vec<_>, SchemaError>>()?;
-        Ok(Self { type_name, json, fields, columns })
+        let rows = RowConstraints::new(&json, &columns).map_err(|(field, reason)| SchemaError::Constraints {
+            type_name: type_name.clone(),
+            field,
+            reason,
+        })?;
+        Ok(Self { type_name, json, fields, columns, rows })
     }
 
     /// The type's name, without its module path.
@@ -155,6 +172,11 @@ impl DataSchema {
     pub fn property_schema(&self, name: &str) -> Option<&Value> {
         let property = self.json.get("properties")?.get(name)?;
         Some(resolve(&self.json, non_null_variant(property)))
+    }
+
+    /// The per-row checks of the constraints the columnar checks do not cover.
+    pub(crate) fn row_constraints(&self) -> &RowConstraints {
+        &self.rows
     }
 
     /// Whether the JSON Schema forbids properties it does not list.

@@ -203,8 +203,10 @@ fn describe(data_type: &DataType) -> String {
     }
 }
 
-/// Checks the JSON Schema constraints of the input's scalar fields (`minimum`, `maximum`,
-/// `exclusiveMinimum`, `exclusiveMaximum`, `enum`, `minLength`, `maxLength`) on a conformed batch.
+/// Checks the JSON Schema constraints of the input on a conformed batch: those of scalar fields
+/// (`minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `enum`, `minLength`,
+/// `maxLength`) column by column, and every other one (`pattern`, `multipleOf`, string formats,
+/// array lengths, constraints of nested fields) row by row, only on the columns that have one.
 pub fn check_constraints(batch: &RecordBatch, input: &DataSchema, first_row: u64) -> Result<(), SpecError> {
     let mut issues = Issues::new();
     for column in input.columns().iter().filter(|c| matches!(c.kind, ColumnKind::Scalar | ColumnKind::FileRef)) {
@@ -215,6 +217,7 @@ pub fn check_constraints(batch: &RecordBatch, input: &DataSchema, first_row: u64
         check_numbers(values, schema, &column.name, first_row, &mut issues);
         check_strings(values, schema, &column.name, first_row, &mut issues);
     }
+    input.row_constraints().check(batch, first_row, |row, field, message| issues.push(row, &field, message));
     issues.finish()
 }
 
