@@ -25,7 +25,8 @@ use crate::error::Error;
 use crate::journal::{Journal, Marker, Recovery};
 use crate::progress::Progress;
 use crate::registry::Registered;
-use crate::runner::{ChunkJob, RunContext, Slot, SlotWatch, timed_out};
+use crate::run_context::RunContext;
+use crate::runner::{ChunkJob, Slot, SlotWatch, timed_out};
 use crate::settings::EngineSettings;
 
 /// Largest chunk of specs a worker takes at once.

@@ -52,6 +52,7 @@ mod provenance;
 mod registry;
 mod report;
 mod reuse;
+mod run_context;
 mod runner;
 mod scythe;
 mod settings;

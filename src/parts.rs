@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::provenance::Timing;
-use crate::runner::RunContext;
+use crate::run_context::RunContext;
 
 /// The table of failed specs.
 pub(crate) const FAILURES: &str = "failures";

@@ -2,9 +2,8 @@
 //! panic capture, and hand results to a [`PartBuffer`] that persists them as they finish.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -12,53 +11,16 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use scythe_core::layout::RunLayout;
 use scythe_core::schema::ExperimentSchema;
 use scythe_core::validate::decode;
 use scythe_core::{Experiment, TaskContext, TaskError, TaskErrorKind, TaskFuture};
-use scythe_storage::Store;
 use tokio::time::error::Elapsed;
 
-use crate::cache::FileCache;
 use crate::error::Error;
 use crate::journal::Marker;
 use crate::parts::{Failure, PartBuffer};
 use crate::provenance::Timing;
-
-/// What every task of one run shares.
-pub(crate) struct RunContext {
-    pub(crate) layout: RunLayout,
-    /// `layout.run()` as text, shared by every task's context.
-    pub(crate) run_id: Arc<str>,
-    pub(crate) store: Store,
-    pub(crate) runtime: tokio::runtime::Handle,
-    pub(crate) scratch_root: Arc<Path>,
-    pub(crate) cache: FileCache,
-    /// 0 for the scatter, 1+ for resumes.
-    pub(crate) generation: u32,
-    /// The experiment's code fingerprint, for the provenance table.
-    pub(crate) code_fingerprint: Option<String>,
-    /// Set to stop taking new specs (Ctrl-C); finished results are still written.
-    pub(crate) stop: AtomicBool,
-    pub(crate) succeeded: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    /// Most results buffered before they are written.
-    pub(crate) flush_rows: usize,
-    /// Attempts the watchdog cut short, by sort index: how many attempts were used and why
-    /// the last one failed. The spec's next run continues from there.
-    pub(crate) timed_out: Mutex<HashMap<u64, (u32, TaskError)>>,
-    /// Whether `timed_out` has entries (checked without locking on the hot path).
-    pub(crate) any_timed_out: AtomicBool,
-}
-
-impl RunContext {
-    fn take_timed_out(&self, sort_index: u64) -> Option<(u32, TaskError)> {
-        if !self.any_timed_out.load(Ordering::Acquire) {
-            return None;
-        }
-        self.timed_out.lock().unwrap_or_else(|p| p.into_inner()).remove(&sort_index)
-    }
-}
+use crate::run_context::RunContext;
 
 /// What one worker thread is doing, for the watchdog that enforces timeouts on bodies that
 /// never yield (CPU-bound or blocking code cannot be cancelled in place).
