@@ -1,11 +1,10 @@
-//! The JSON Schema constraints the columnar checks of [`check_constraints`] do not cover —
+//! The JSON Schema constraints the columnar checks of `validate::check_constraints` do not cover —
 //! `pattern`, `multipleOf`, string `format`s, array lengths and uniqueness, and every constraint
 //! inside nested objects and arrays — checked per row with the `jsonschema` crate.
 //!
 //! Only the columns whose schema has such a constraint are checked, each against its own
 //! property schema, so an input with plain bounds (the common case) costs nothing here.
 //!
-//! [`check_constraints`]: crate::validate::check_constraints
 
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
 use serde_json::{Map, Value};
 
-use crate::schema::{Column, ColumnKind, non_null_variant, resolve};
+use crate::json_schema::{non_null_variant, resolve};
 
 /// Validation keywords of JSON Schema 2020-12 that constrain a value.
 const CONSTRAINTS: [&str; 19] = [
@@ -82,14 +81,14 @@ impl std::fmt::Debug for RowConstraints {
 }
 
 impl RowConstraints {
-    /// The checks of the `columns` of the type whose JSON Schema is `root`; `Err` names the
-    /// field whose schema `jsonschema` cannot compile.
-    pub(crate) fn new(root: &Value, columns: &[Column]) -> Result<Self, (String, String)> {
+    /// The checks of the `columns` (name, and whether the columnar checks see it as a scalar) of
+    /// the type whose JSON Schema is `root`; `Err` names the field whose schema `jsonschema`
+    /// cannot compile.
+    pub(crate) fn new(root: &Value, columns: &[(&str, bool)]) -> Result<Self, (String, String)> {
         let properties = root.get("properties").and_then(Value::as_object);
         let mut checks = Vec::new();
-        for column in columns.iter().filter(|c| c.kind != ColumnKind::FileRef) {
-            let Some(property) = properties.and_then(|p| p.get(&column.name)) else { continue };
-            let scalar = column.kind == ColumnKind::Scalar;
+        for &(name, scalar) in columns {
+            let Some(property) = properties.and_then(|p| p.get(name)) else { continue };
             let top = resolve(root, non_null_variant(property));
             let mut seen = Vec::new();
             if !needs_rows(root, top, scalar, &mut seen) {
@@ -103,8 +102,8 @@ impl RowConstraints {
                 .with_draft(jsonschema::Draft::Draft202012)
                 .should_validate_formats(true)
                 .build(&schema)
-                .map_err(|error| (column.name.clone(), error.to_string()))?;
-            checks.push(ColumnCheck { name: column.name.clone(), validator: Arc::new(validator) });
+                .map_err(|error| (name.to_owned(), error.to_string()))?;
+            checks.push(ColumnCheck { name: name.to_owned(), validator: Arc::new(validator) });
         }
         Ok(Self { columns: checks })
     }

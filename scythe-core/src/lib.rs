@@ -10,6 +10,7 @@ mod constraints;
 pub mod design;
 mod experiment;
 mod file_ref;
+mod json_schema;
 pub mod layout;
 pub mod pandas;
 pub mod schema;

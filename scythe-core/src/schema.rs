@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::constraints::RowConstraints;
 use crate::experiment::{Experiment, ExperimentData};
 use crate::file_ref::FILE_REF_SCHEMA_NAME;
+use crate::json_schema::{non_null_variant, resolve};
 
 /// Index columns Scythe adds to every table, before the input's own fields.
 pub const EXPERIMENT_ID: &str = "experiment_id";
@@ -135,7 +136,12 @@ impl DataSchema {
                 Ok(Column { name: field.name().clone(), kind, field: field.clone() })
             })
             .collect::<Result<Vec<_>, SchemaError>>()?;
-        let rows = RowConstraints::new(&json, &columns).map_err(|(field, reason)| SchemaError::Constraints {
+        let checked: Vec<(&str, bool)> = columns
+            .iter()
+            .filter(|column| column.kind != ColumnKind::FileRef)
+            .map(|column| (column.name.as_str(), column.kind == ColumnKind::Scalar))
+            .collect();
+        let rows = RowConstraints::new(&json, &checked).map_err(|(field, reason)| SchemaError::Constraints {
             type_name: type_name.clone(),
             field,
             reason,
@@ -334,24 +340,6 @@ fn fields_contain_union(fields: &Fields) -> bool {
 fn is_file_ref(property: &Value) -> bool {
     let target = format!("#/$defs/{FILE_REF_SCHEMA_NAME}");
     non_null_variant(property).get("$ref").and_then(Value::as_str) == Some(target.as_str())
-}
-
-/// For `Option<T>` schemas (`anyOf: [T, null]` or `type: [.., "null"]`), the `T` variant.
-pub(crate) fn non_null_variant(property: &Value) -> &Value {
-    if let Some(variants) = property.get("anyOf").and_then(Value::as_array) {
-        let mut rest = variants.iter().filter(|v| v.get("type").and_then(Value::as_str) != Some("null"));
-        if let (Some(only), None) = (rest.next(), rest.next()) {
-            return only;
-        }
-    }
-    property
-}
-
-pub(crate) fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(pointer) => root.pointer(pointer).unwrap_or(schema),
-        None => schema,
-    }
 }
 
 fn short_type_name(full: &str) -> String {

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -19,7 +19,7 @@ use crate::ids::RunId;
 use crate::proto;
 use crate::proto::v1::RunStatus;
 use crate::retry::backoff;
-use crate::sweep::{SweepSchedule, sweep};
+use crate::sweep::{self, SweepSchedule};
 
 const SUBSCRIBE: &str = "Dispatcher/SubscribeToWorkflowRuns";
 const DETAILS: &str = "v1.AdminService/GetRunDetails";
@@ -275,7 +275,7 @@ impl Subscriptions {
         let client = self.client.clone();
         let events = self.events_sender.clone();
         tokio::spawn(async move {
-            let found = sweep(&client, runs, |run, outcome| {
+            let found = sweep_details(&client, runs, |run, outcome| {
                 let _ = events.send((0, Event::Swept(run, outcome)));
             })
             .await;
@@ -346,6 +346,30 @@ impl Subscriptions {
             send_all(waiters, &Err(err.clone()));
         }
     }
+}
+
+/// Asks run details for each of `runs`, calls `deliver` for each finished one and returns how many
+/// were. Errors (the engine still restarting, a run not visible yet) leave a run to the stream or the
+/// next sweep.
+async fn sweep_details(client: &HatchetClient, runs: Vec<RunId>, mut deliver: impl FnMut(RunId, RunOutcome)) -> usize {
+    let mut outcomes = futures::stream::iter(runs)
+        .map(|run| async move {
+            let outcome = client.run_outcome(&run).await;
+            (run, outcome)
+        })
+        .buffer_unordered(sweep::CONCURRENCY);
+    let mut found = 0;
+    while let Some((run, outcome)) = outcomes.next().await {
+        match outcome {
+            Ok(Some(outcome)) => {
+                found += 1;
+                deliver(run, outcome);
+            }
+            Ok(None) => {}
+            Err(err) => tracing::debug!(%run, %err, "sweep: no run details yet"),
+        }
+    }
+    found
 }
 
 async fn recv<T>(receiver: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {

@@ -1,18 +1,14 @@
-//! The run watcher's safety net. The subscription stream reports a run's finish once, to the streams
-//! open at that moment: a run that finishes while the stream is reconnecting (an engine restart, a
-//! network cut) is never reported on the new one. So the watcher "sweeps": it asks run details for
-//! every pending run soon after each reconnect, and again whenever the stream has been quiet for a
-//! while. A quiet sweep that finds nothing doubles the quiet interval (up to [`MAX_QUIET`]), so a
-//! long wait on slow runs costs a handful of requests per hour.
+//! When the run watcher sweeps (the sweep itself is `sweep_details` in `results.rs`): its safety
+//! net. The subscription stream reports a run's finish once, to the streams open at that moment:
+//! a run that finishes while the stream is reconnecting (an engine restart, a network cut) is
+//! never reported on the new one. So the watcher "sweeps": it asks run details for every pending
+//! run soon after each reconnect, and again whenever the stream has been quiet for a while. A
+//! quiet sweep that finds nothing doubles the quiet interval (up to [`MAX_QUIET`]), so a long
+//! wait on slow runs costs a handful of requests per hour.
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use tokio::time::Instant;
-
-use crate::client::HatchetClient;
-use crate::ids::RunId;
-use crate::results::RunOutcome;
 
 /// Quiet time before the first sweep, and again after any news.
 const FIRST_QUIET: Duration = Duration::from_secs(60);
@@ -21,7 +17,7 @@ const MAX_QUIET: Duration = Duration::from_secs(15 * 60);
 /// How soon after a reconnect to sweep (the new stream reports what it can first).
 const AFTER_RECONNECT: Duration = Duration::from_secs(3);
 /// Run details requests in flight during a sweep.
-const CONCURRENCY: usize = 8;
+pub(crate) const CONCURRENCY: usize = 8;
 
 /// When the next sweep is due.
 #[derive(Debug)]
@@ -68,34 +64,6 @@ impl SweepSchedule {
         self.last_news = now;
         self.quiet = if found > 0 { FIRST_QUIET } else { (self.quiet * 2).min(MAX_QUIET) };
     }
-}
-
-/// Asks run details for each of `runs`, calls `deliver` for each finished one and returns how many
-/// were. Errors (the engine still restarting, a run not visible yet) leave a run to the stream or the
-/// next sweep.
-pub(crate) async fn sweep(
-    client: &HatchetClient,
-    runs: Vec<RunId>,
-    mut deliver: impl FnMut(RunId, RunOutcome),
-) -> usize {
-    let mut outcomes = futures::stream::iter(runs)
-        .map(|run| async move {
-            let outcome = client.run_outcome(&run).await;
-            (run, outcome)
-        })
-        .buffer_unordered(CONCURRENCY);
-    let mut found = 0;
-    while let Some((run, outcome)) = outcomes.next().await {
-        match outcome {
-            Ok(Some(outcome)) => {
-                found += 1;
-                deliver(run, outcome);
-            }
-            Ok(None) => {}
-            Err(err) => tracing::debug!(%run, %err, "sweep: no run details yet"),
-        }
-    }
-    found
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::FILE_REF_SCHEMA_NAME;
-use crate::schema::{non_null_variant, resolve};
+use crate::json_schema::{non_null_variant, resolve};
 
 /// One leaf field of the input (nested structs are flattened to dotted paths).
 #[derive(Debug, Clone, PartialEq)]
