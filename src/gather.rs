@@ -18,9 +18,9 @@ use scythe_core::pandas::{PANDAS_METADATA_KEY, pandas_metadata};
 use scythe_core::schema::{ColumnKind, EXPERIMENT_ID, ExperimentSchema, SORT_INDEX, SORT_SUBINDEX};
 use scythe_storage::{ParquetSink, ParquetStream, Store};
 
-use crate::embedded::SpecRows;
 use crate::error::Error;
 use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
+use crate::specs::SpecRows;
 
 /// Rows per row group of final tables.
 const FINAL_ROW_GROUP: usize = 128 * 1024;

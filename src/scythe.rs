@@ -16,7 +16,7 @@ use scythe_storage::{ParquetFooter, Store};
 use crate::allocate::{Allocation, allocate, commit, discard};
 use crate::catalog::read_manifest;
 use crate::diff::keep::OnBreakingChange;
-use crate::embedded::{SpecRows, execute};
+use crate::embedded::execute;
 use crate::error::Error;
 use crate::gather::{GatherSummary, gather, list_parts};
 use crate::journal::{Journal, Recovery};
@@ -26,7 +26,7 @@ use crate::parts::{FAILURES, SCALARS};
 use crate::progress::Progress;
 use crate::registry::{Registered, register};
 use crate::settings::{EngineSettings, StorageSettings};
-use crate::specs::{Specs, load};
+use crate::specs::{SpecRows, Specs, load};
 use crate::summary::FailureGroup;
 
 /// What a scatter or resume did.

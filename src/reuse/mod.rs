@@ -31,9 +31,9 @@ use scythe_storage::Store;
 pub use explain::{Explanation, RanBecause};
 
 use crate::cache::FileCache;
-use crate::embedded::SpecRows;
 use crate::error::Error;
 use crate::registry::Registered;
+use crate::specs::SpecRows;
 
 /// Rows keyed per batch.
 const KEY_BATCH: u64 = 64 * 1024;

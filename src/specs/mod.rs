@@ -1,6 +1,10 @@
 //! Specs: where they come from (a Parquet, CSV or JSON Lines file, or Rust values) and how
 //! they are checked against the input schema before anything is written.
 
+mod rows;
+
+pub(crate) use rows::SpecRows;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
