@@ -253,6 +253,10 @@ enum Command {
         /// Print the comparison as JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
+        /// Exit 1 when the runs differ (schema, specs or outputs), 0 when they do not, as
+        /// `git diff --exit-code` (errors exit 2).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Download a run's final tables.
     Results {
@@ -322,6 +326,8 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
     };
     let supervised = cli.command.runs_specs_here() && crate::supervise::wanted();
     let supervised_worker = matches!(cli.command, Command::Worker) && crate::supervise::wanted();
+    // `diff --exit-code` keeps 1 for "the runs differ".
+    let error_code = if matches!(cli.command, Command::Diff { exit_code: true, .. }) { 2 } else { 1 };
     let result = runtime.block_on(async {
         if supervised {
             crate::supervise::supervise(&args, &open_store(cli.storage.clone())?).await
@@ -338,7 +344,7 @@ pub(crate) fn main(app: App, args: Vec<OsString>) -> ExitCode {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error_code)
         }
     }
 }
@@ -593,7 +599,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Diff { a, b, tolerance, json } => {
+        Command::Diff { a, b, tolerance, json, exit_code } => {
             let (a, b) = (find_run(&store, &a).await?, find_run(&store, &b).await?);
             let diff = crate::diff::diff(&store, &a, &b, crate::diff::DiffOptions { tolerance }).await?;
             if json {
@@ -603,7 +609,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             } else {
                 say!("{}", diff.to_string().trim_end());
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if exit_code && diff.differs() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Results { run, out } => {
             let id = find_run(&store, &run).await?;

@@ -204,6 +204,16 @@ fn diff_matches_specs_by_their_inputs_and_finds_the_largest_change() {
         (Some(5), Some(0), Some(0))
     );
     assert_eq!(same["outputs"]["changed_specs"], 0, "{text}");
+
+    // --exit-code: 1 when the runs differ, 0 when they do not (and the comparison still prints).
+    let exit = |x: &str, y: &str| bench.run("counted", &["diff", x, y, "--exit-code"], &[]);
+    let differ = exit(&a, &b);
+    assert_eq!(differ.status.code(), Some(1), "{differ:?}");
+    assert!(String::from_utf8_lossy(&differ.stdout).contains("1 of 3 common specs changed"));
+    let same = exit(&a, &a);
+    assert_eq!(same.status.code(), Some(0), "{same:?}");
+    let missing = exit(&a, "counted/v9.0.0/latest");
+    assert_eq!(missing.status.code(), Some(2), "an error is neither 'same' nor 'differ': {missing:?}");
 }
 
 #[test]
