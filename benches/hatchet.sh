@@ -122,6 +122,15 @@ if [[ -z ${SKIP_PYTHON:-} ]]; then
     "$(printf %.0f "$(echo "$specs / $python_wall" | bc -l)")" \
     "$(printf %.1f "$(echo "$specs / $python_wall" | bc -l)")" "$(json "$work/python.json" worker_cpu_s)" \
     "$(json "$work/python.json" worker_peak_rss_mib)"
+  # The tool's best user sets no durable slots (its tasks are not durable): the engine then
+  # hands the default slots out at once instead of about one a second.
+  say "Python scythe-engine 1.3.0, no durable slots: $specs specs"
+  SPECS="$specs" WORKERS="$workers" SLOTS="$slots" DURABLE_SLOTS=0 bash "$root/benches/python-tool.sh" > "$work/python0.json"
+  python0_wall=$(json "$work/python0.json" wall_s)
+  row "python, SCYTHE_WORKER_DURABLE_SLOTS=0" "$specs" "$specs" "$python0_wall" \
+    "$(printf %.0f "$(echo "$specs / $python0_wall" | bc -l)")" \
+    "$(printf %.1f "$(echo "$specs / $python0_wall" | bc -l)")" "$(json "$work/python0.json" worker_cpu_s)" \
+    "$(json "$work/python0.json" worker_peak_rss_mib)"
 fi
 
 if ((big > 0)); then
@@ -145,4 +154,6 @@ printf 'ratio hatchet/embedded wall at %s specs = %.1f\n' "$specs" "$(echo "$scy
 if [[ -n $python_wall ]]; then
   printf 'ratio python/scythe wall = %.1f (target >= 5), one spec per task: %.1f\n' \
     "$(echo "$python_wall / $scythe_default_wall" | bc -l)" "$(echo "$python_wall / $scythe_one_wall" | bc -l)"
+  printf 'ratio python(no durable slots)/scythe wall = %.1f (target >= 5), one spec per task: %.1f\n' \
+    "$(echo "$python0_wall / $scythe_default_wall" | bc -l)" "$(echo "$python0_wall / $scythe_one_wall" | bc -l)"
 fi

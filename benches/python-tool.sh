@@ -19,7 +19,9 @@
 #   succeeded              rows of final/scalars.pq with z == x + y (distinct sort_index)
 # Exits non-zero only if it could not run.
 #
-# Settings: SPECS [2000], WORKERS [2], SLOTS [3] (slots per worker), PY_SCYTHE_VENV
+# Settings: SPECS [2000], WORKERS [2], SLOTS [3] (slots per worker), DURABLE_SLOTS [unset: the
+# tool's default of 1000 durable slots per worker; 0 is what its best user would choose, since
+# Scythe's tasks are not durable and the engine then hands out default slots at once], PY_SCYTHE_VENV
 # [$SCYTHE_CACHE/py-scythe/venv], PYBENCH_NAMESPACE [scythe_pybench] (Hatchet namespace of the
 # Python tasks, so that they never share task names with Scythe's own `scythe_scatter_gather`),
 # PYBENCH_LOG_LEVEL [WARNING] (Python logging level of workers and allocator), KEEP_LOGS [unset]
@@ -35,6 +37,7 @@ venv="${PY_SCYTHE_VENV:-$cache/py-scythe/venv}"
 specs="${SPECS:-2000}"
 workers="${WORKERS:-2}"
 slots="${SLOTS:-3}"
+durable_slots="${DURABLE_SLOTS:-}"
 engine_sh="$root/scripts/hatchet-engine.sh"
 seaweed_sh="$root/scripts/seaweedfs.sh"
 
@@ -131,11 +134,11 @@ names=()
 for w in $(seq 1 "$workers"); do
   name="pybench-$run_id-w$w"
   names+=("$name")
-  SCYTHE_WORKER_NAME="$name" SCYTHE_WORKER_SLOTS="$slots" \
+  env SCYTHE_WORKER_NAME="$name" SCYTHE_WORKER_SLOTS="$slots" ${durable_slots:+"SCYTHE_WORKER_DURABLE_SLOTS=$durable_slots"} \
     "$venv/bin/python" "$here/worker.py" >"$work/worker$w.log" 2>&1 &
   worker_pids+=($!)
 done
-say "started $workers workers x $slots slots (pids ${worker_pids[*]}); logs in $work"
+say "started $workers workers x $slots slots, ${durable_slots:-default} durable slots (pids ${worker_pids[*]}); logs in $work"
 
 # ---- allocate, wait, verify ------------------------------------------------------------------
 SPECS="$specs" WORKERS="$workers" SLOTS="$slots" WORKER_PIDS="${worker_pids[*]}" WORKER_NAMES="${names[*]}" \
