@@ -49,6 +49,18 @@ Examples:
   diff counted/v1.0.0/latest counted/v2.0.0/latest
   diff ishigami/v1.0.0/2026-01-05_10-00-00 ishigami/latest --tolerance 1e-9 --json";
 
+const CANCEL_HELP: &str = "\
+On Hatchet: cancels the run's tasks on the engine (its root task, recorded in engine_runs.yml,
+and every queued or running scatter node and leaf tagged with the run's experiment_id); specs
+that were running end without a result. On the embedded engine: an interrupted run is marked
+cancelled; a run that a live process is still running is refused, naming that process (stop it
+first).
+
+The run is marked with cancelled.yml (`status` and `runs` show it `cancelled`) and keeps every
+result written so far; `resume <run>` removes the mark and runs the specs without a result.
+Cancelling a cancelled run again is harmless (on Hatchet it sweeps the engine again); a
+complete run cannot be cancelled.";
+
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
 macro_rules! say {
@@ -234,6 +246,13 @@ enum Command {
     },
     /// Show a run's state and counts.
     Status {
+        /// The run.
+        run: String,
+    },
+    /// Cancel a run that is not complete: keep the results it has and stop the rest; `resume`
+    /// continues it later.
+    #[command(after_help = CANCEL_HELP)]
+    Cancel {
         /// The run.
         run: String,
     },
@@ -570,9 +589,45 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                     100.0 * done as f64 / info.n_specs as f64
                 );
             }
-            if info.state == catalog::RunState::Interrupted {
-                say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
+            for (root, status) in hatchet::engine_status(&store, &id).await {
+                say!("hatchet:   root task {root} {status}");
             }
+            match info.state {
+                catalog::RunState::Interrupted => {
+                    say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
+                }
+                catalog::RunState::Cancelled => {
+                    let layout = RunLayout::new(store.prefix(), id.clone());
+                    if let Some(cancelled) = crate::cancel::read(&store, &layout).await? {
+                        say!(
+                            "cancelled: at {} (by process {} on {})",
+                            cancelled.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            cancelled.pid,
+                            cancelled.host
+                        );
+                    }
+                    say!("next:      `resume {id}` runs the specs without a result");
+                }
+                _ => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { run } => {
+            let id = find_run(&store, &run).await?;
+            let marked = crate::cancel::mark(&store, &id).await?;
+            let cancelled_at = marked.cancelled.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if marked.already {
+                say!("{id}: already cancelled at {cancelled_at}");
+            } else {
+                say!("{id}: cancelled at {cancelled_at}");
+            }
+            if marked.manifest.engine == "hatchet" {
+                let tasks = hatchet::cancel(&store, &id, &marked.manifest).await?;
+                say!("hatchet:   cancelled {tasks} engine tasks of the run");
+            }
+            let done = catalog::progress(&store, &id).await?;
+            say!("specs:     {done} of {} have a result and are kept", marked.manifest.n_specs);
+            say!("next:      `resume {id}` runs the specs without a result");
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b, tolerance, json } => {

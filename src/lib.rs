@@ -32,6 +32,7 @@ mod allocate;
 mod app;
 mod artifacts;
 mod cache;
+mod cancel;
 pub mod catalog;
 mod cli;
 pub mod design;

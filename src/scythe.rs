@@ -403,7 +403,7 @@ impl Scythe {
     }
 
     /// Runs the specs of `run` without a result (and, with `retry_failed`, those that failed),
-    /// holding the run's lease, then gathers.
+    /// holding the run's lease, then gathers. A cancelled run is no longer cancelled.
     pub(crate) async fn resume_registered(
         &self,
         experiment: Arc<dyn Registered>,
@@ -412,7 +412,11 @@ impl Scythe {
     ) -> Result<RunReport, Error> {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let lease = Holder::hold(&self.store, crate::lease::key(&layout.run_dir())).await?;
-        let report = self.resume_unleased(experiment, run, retry_failed).await;
+        // A cancelled run continues: holding the lease, it is `running` again, and stays so.
+        let report = match crate::cancel::clear(&self.store, &layout).await {
+            Ok(_) => self.resume_unleased(experiment, run, retry_failed).await,
+            Err(error) => Err(error),
+        };
         let released = lease.release().await;
         let report = report?;
         released?;

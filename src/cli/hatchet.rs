@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use scythe_core::layout::RunLayout;
+use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
 
 use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
@@ -45,8 +45,11 @@ pub(super) async fn scatter(
     let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
     let plan = crate::hatchet::Plan::new(n_specs, tasks.batch.or(registered.config().batch), tasks.fanout);
     let root = crate::hatchet::trigger(&client, &run, &plan).await?;
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
+    crate::cancel::record_engine_run(&store, &layout, root.as_str()).await?;
     say!("run        {run}");
-    say!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
+    say!("folder     {}", store.uri(&layout.run_dir()));
     say!("hatchet    {} (engine {engine_version})", root.as_str());
     say!("tasks      {plan}");
     if !tasks.wait {
@@ -76,7 +79,6 @@ pub(super) async fn scatter(
         output.missing,
         started.elapsed()
     );
-    let layout = RunLayout::new(store.prefix(), run.clone());
     let reused = crate::provenance::count_reused(&store, &layout).await?;
     if reused > 0 {
         say!(
@@ -89,4 +91,32 @@ pub(super) async fn scatter(
             .map_err(Error::io("writing to standard output"))?;
     }
     Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
+}
+
+/// `cancel` of a Hatchet run (already marked cancelled): cancels its tasks on the engine; returns
+/// how many the engine cancelled.
+pub(super) async fn cancel(store: &Store, run: &RunId, manifest: &crate::manifest::Manifest) -> Result<usize, Error> {
+    let engine_error = |source: Error| Error::CancelEngine { run: run.to_string(), source: Box::new(source) };
+    let (client, _) = crate::hatchet::connect().await.map_err(engine_error)?;
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    let roots = crate::cancel::engine_runs(store, &layout).await?.roots;
+    // Every task of the run was created after its allocation (a minute of slack for clock skew).
+    let since = chrono::DateTime::parse_from_rfc3339(&manifest.created_at)
+        .map(|created| std::time::SystemTime::from(created) - std::time::Duration::from_secs(60))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    crate::hatchet::cancel(&client, run, &roots, since).await.map_err(engine_error)
+}
+
+/// Where the engine says the recorded root tasks of a Hatchet run are (nothing when it cannot
+/// be reached: `status` works without an engine).
+pub(super) async fn engine_status(store: &Store, run: &RunId) -> Vec<(String, String)> {
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    let Ok(runs) = crate::cancel::engine_runs(store, &layout).await else { return Vec::new() };
+    if runs.roots.is_empty() || std::env::var_os("HATCHET_CLIENT_TOKEN").is_none_or(|token| token.is_empty()) {
+        return Vec::new();
+    }
+    match crate::hatchet::connect().await {
+        Ok((client, _)) => crate::hatchet::root_statuses(&client, &runs.roots).await,
+        Err(error) => runs.roots.into_iter().map(|root| (root, format!("unknown ({error})"))).collect(),
+    }
 }

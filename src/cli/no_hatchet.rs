@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use scythe_core::layout::RunId;
 use scythe_storage::Store;
 
 use super::{HatchetTasks, NewRun, Outcome};
@@ -30,4 +31,14 @@ pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>) -> Result<String, Err
 /// `scatter --engine hatchet` needs the `hatchet` feature.
 pub(super) async fn scatter(_: &App, _: Store, _: &NewRun, _: &Outcome, _: HatchetTasks) -> Result<ExitCode, Error> {
     Err(not_built_in())
+}
+
+/// `cancel` of a Hatchet run needs the `hatchet` feature (the run is already marked cancelled).
+pub(super) async fn cancel(_: &Store, _: &RunId, _: &crate::manifest::Manifest) -> Result<usize, Error> {
+    Err(not_built_in())
+}
+
+/// Without the `hatchet` feature `status` cannot ask the engine about a run's tasks.
+pub(super) async fn engine_status(_: &Store, _: &RunId) -> Vec<(String, String)> {
+    Vec::new()
 }

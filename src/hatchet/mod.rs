@@ -147,6 +147,46 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
     ids.pop().ok_or_else(|| hatchet_error("the engine returned no run id"))
 }
 
+/// Passes of [`cancel`] over the run's tasks by metadata: the engine lists runs from tables that
+/// lag a little behind, so a task spawned just before the cancel may show up only on a later pass.
+const CANCEL_SWEEPS: u32 = 5;
+
+/// Cancels the engine's tasks of `run`: its recorded root tasks, then every queued or running
+/// task created since `since` that carries the run's `experiment_id` metadata (scatter nodes and
+/// leaves), until a pass finds no new one. Returns how many tasks the engine cancelled.
+pub(crate) async fn cancel(
+    client: &HatchetClient,
+    run: &RunId,
+    roots: &[String],
+    since: std::time::SystemTime,
+) -> Result<usize, Error> {
+    let roots: Vec<scythe_hatchet::RunId> = roots.iter().map(|id| scythe_hatchet::RunId::from(id.as_str())).collect();
+    let mut cancelled: std::collections::BTreeSet<String> =
+        client.cancel_runs(&roots).await.map_err(hatchet_error)?.into_iter().collect();
+    for pass in 0..CANCEL_SWEEPS {
+        let found = client.cancel_runs_tagged("experiment_id", &run.to_string(), since).await.map_err(hatchet_error)?;
+        let new = found.into_iter().filter(|id| cancelled.insert(id.clone())).count();
+        if new == 0 && pass > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(cancelled.len())
+}
+
+/// Where each recorded root task of a run is, as the engine says (for `status`).
+pub(crate) async fn root_statuses(client: &HatchetClient, roots: &[String]) -> Vec<(String, String)> {
+    let mut statuses = Vec::with_capacity(roots.len());
+    for root in roots {
+        let status = match client.run_status(&scythe_hatchet::RunId::from(root.as_str())).await {
+            Ok(status) => status.to_string(),
+            Err(error) => format!("unknown ({error})"),
+        };
+        statuses.push((root.clone(), status));
+    }
+    statuses
+}
+
 /// Waits for a root run to finish.
 pub(crate) async fn wait(client: &HatchetClient, root: scythe_hatchet::RunId) -> Result<RangeOutput, Error> {
     match RunWatcher::new(client).watch(root).await.map_err(hatchet_error)? {

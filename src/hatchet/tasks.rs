@@ -22,6 +22,12 @@ pub(super) async fn run_action(
     let run: RunId = input.run.parse()?;
     match handler {
         Handler::Leaf(experiment) => {
+            // A leaf the engine still hands out after `cancel` (spawned as the run was cancelled)
+            // runs nothing.
+            let layout = scythe_core::layout::RunLayout::new(scythe.store().prefix(), run.clone());
+            if crate::cancel::is_cancelled(scythe.store(), &layout).await? {
+                return Err(Error::RunCancelled { run: run.to_string() });
+            }
             extend_deadline(client, experiment.as_ref(), action, input.end.saturating_sub(input.start)).await;
             let report = scythe
                 .work_registered(Arc::clone(experiment), &run, input.start..input.end, action.retry_count == 0)
@@ -76,7 +82,8 @@ async fn scatter_node(
                 RangeInput { start: range.start, end: range.end, level: input.level + 1, ..input.clone() },
             ),
         };
-        let metadata = serde_json::json!({"level": input.level, "index": index});
+        // `experiment_id` on every task of the run lets `cancel` find them all by metadata.
+        let metadata = serde_json::json!({"experiment_id": input.run, "level": input.level, "index": index});
         requests.push(
             TriggerRequest::new(task, &child)
                 .and_then(|request| request.metadata(&metadata))
@@ -87,6 +94,11 @@ async fn scatter_node(
     let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
     let watcher = RunWatcher::new(client);
     let outcomes = futures::future::join_all(ids.into_iter().map(|id| watcher.watch(id))).await;
+    // Children of a cancelled run end cancelled: their specs are not lost, `resume` runs them.
+    let layout = scythe_core::layout::RunLayout::new(scythe.store().prefix(), run.clone());
+    if crate::cancel::is_cancelled(scythe.store(), &layout).await? {
+        return Err(Error::RunCancelled { run: run.to_string() });
+    }
     let mut total = RangeOutput::default();
     for (range, outcome) in children.ranges().iter().zip(outcomes) {
         let reason = match outcome {
