@@ -23,8 +23,13 @@ pub(super) async fn worker(app: &App, store: Store) -> Result<ExitCode, Error> {
 }
 
 /// The task tree a run of `specs` specs gets, as `--dry-run` prints it.
-pub(super) fn plan(specs: u64, batch: Option<u32>, fanout: Option<u64>) -> Result<String, Error> {
-    Ok(crate::hatchet::Plan::new(specs, batch, fanout).to_string())
+pub(super) fn plan(
+    specs: u64,
+    batch: Option<u32>,
+    fanout: Option<u64>,
+    max_concurrency: Option<u32>,
+) -> Result<String, Error> {
+    Ok(crate::hatchet::Plan::new(specs, batch, fanout, max_concurrency).to_string())
 }
 
 /// `scatter --engine hatchet`: allocates the run, triggers its root task and, with `--wait`,
@@ -43,7 +48,12 @@ pub(super) async fn scatter(
     let scythe = scythe_for(store.clone(), new);
     let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
     let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
-    let plan = crate::hatchet::Plan::new(n_specs, tasks.batch.or(registered.config().batch), tasks.fanout);
+    let plan = crate::hatchet::Plan::new(
+        n_specs,
+        tasks.batch.or(registered.config().batch),
+        tasks.fanout,
+        tasks.max_concurrency,
+    );
     let root = crate::hatchet::trigger(&client, &run, &plan).await?;
     let layout = RunLayout::new(store.prefix(), run.clone());
     // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).

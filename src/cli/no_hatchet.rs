@@ -24,7 +24,7 @@ pub(super) async fn worker(_: &App, _: Store) -> Result<ExitCode, Error> {
 }
 
 /// `scatter --dry-run --engine hatchet` needs the `hatchet` feature.
-pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>) -> Result<String, Error> {
+pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>, _: Option<u32>) -> Result<String, Error> {
     Err(not_built_in())
 }
 

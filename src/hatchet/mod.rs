@@ -54,6 +54,12 @@ pub(crate) fn leaf_task(experiment: &str) -> String {
     format!("scythe_experiment_{experiment}")
 }
 
+/// The Hatchet task name of an experiment's leaves in runs scattered with `--max-concurrency`:
+/// the same leaf, in a workflow whose concurrency groups are the lanes of [`RangeInput::lane`].
+pub(crate) fn limited_leaf_task(experiment: &str) -> String {
+    format!("scythe_limited_{experiment}")
+}
+
 /// A range of a run's specs: the input of every Scythe task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RangeInput {
@@ -70,12 +76,28 @@ pub(crate) struct RangeInput {
     /// Depth of a scatter node: 0 for the root, which gathers.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) level: u64,
+    /// Most leaves of the run at once (scatter nodes only; 0: no limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) max_concurrency: u64,
+    /// The concurrency group of a leaf of a limited run, `<run>#<k>` with k < `max_concurrency`
+    /// (leaves dealt round robin): the engine runs one leaf per lane at a time.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) lane: String,
 }
 
 impl RangeInput {
-    /// The input of a leaf over `range`.
-    fn leaf(run: &str, range: std::ops::Range<u64>) -> Self {
-        Self { run: run.to_owned(), start: range.start, end: range.end, batch: 0, fanout: 0, level: 0 }
+    /// The input of a leaf over `range`, in `lane` (empty: an unlimited run).
+    fn leaf(run: &str, range: std::ops::Range<u64>, lane: String) -> Self {
+        Self {
+            run: run.to_owned(),
+            start: range.start,
+            end: range.end,
+            batch: 0,
+            fanout: 0,
+            level: 0,
+            max_concurrency: 0,
+            lane,
+        }
     }
 }
 
@@ -110,13 +132,15 @@ pub(crate) struct Plan {
     n_specs: u64,
     batch: u64,
     fanout: u64,
+    max_concurrency: Option<u32>,
 }
 
 impl Plan {
-    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per node.
-    pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>) -> Self {
+    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per
+    /// node, at most `max_concurrency` leaves at once.
+    pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>, max_concurrency: Option<u32>) -> Self {
         let fanout = fanout.unwrap_or(FANOUT).max(2);
-        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout }
+        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout, max_concurrency }
     }
 }
 
@@ -125,7 +149,11 @@ impl std::fmt::Display for Plan {
         let leaves = self.n_specs.div_ceil(self.batch);
         let depth = crate::fanout::depth(self.n_specs, self.batch, self.fanout);
         let levels = if depth == 1 { "level" } else { "levels" };
-        write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)
+        write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)?;
+        if let Some(limit) = self.max_concurrency {
+            write!(f, ", at most {limit} leaves at once")?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +166,8 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         batch: plan.batch,
         fanout: plan.fanout,
         level: 0,
+        max_concurrency: plan.max_concurrency.map_or(0, u64::from),
+        lane: String::new(),
     };
     let request = TriggerRequest::new(SCATTER_GATHER, &input)
         .map_err(hatchet_error)?

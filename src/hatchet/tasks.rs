@@ -6,7 +6,7 @@ use std::sync::Arc;
 use scythe_core::layout::RunId;
 use scythe_hatchet::{AssignedAction, HatchetClient, RunOutcome, RunWatcher, TriggerRequest};
 
-use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task};
+use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task, limited_leaf_task};
 use crate::error::Error;
 use crate::fanout::{Children, FANOUT};
 use crate::registry::Registered;
@@ -72,11 +72,18 @@ async fn scatter_node(
     let fanout = if input.fanout > 0 { input.fanout } else { FANOUT };
     let batch = input.batch.max(1);
     let children = crate::fanout::children(input.start..input.end, batch, fanout);
-    let leaf = leaf_task(experiment.schema().name());
+    let limited = input.max_concurrency > 0;
+    let leaf =
+        if limited { limited_leaf_task(experiment.schema().name()) } else { leaf_task(experiment.schema().name()) };
+    // Leaves are cut from sort index 0 in steps of `batch`, so a leaf's number is the same in
+    // whichever node spawns it: lanes are dealt round robin over the whole run.
+    let lane = |range: &std::ops::Range<u64>| {
+        if limited { format!("{}#{}", input.run, (range.start / batch) % input.max_concurrency) } else { String::new() }
+    };
     let mut requests = Vec::with_capacity(children.ranges().len());
     for (index, range) in children.ranges().iter().enumerate() {
         let (task, child) = match children {
-            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone())),
+            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone(), lane(range))),
             Children::Nodes(_) => (
                 SCATTER_GATHER,
                 RangeInput { start: range.start, end: range.end, level: input.level + 1, ..input.clone() },
