@@ -11,6 +11,7 @@
 mod support;
 
 use std::fs::File;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -237,9 +238,22 @@ fn a_hatchet_run_cancelled_mid_run_stops_on_the_engine_and_resume_completes_it()
     let worker_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     wait_until("the worker has registered", Duration::from_secs(60), || worker_log().contains("serving"));
 
-    let scattered = ok(on_hatchet(&store, &namespace)
-        .args(["scatter", "faulty", "--engine", "hatchet", "--batch", "1", "--specs"])
-        .arg(&path));
+    // A scatter that waits for the run, as a researcher would: it ends saying the run was cancelled.
+    let mut waiting = on_hatchet(&store, &namespace)
+        .args(["scatter", "faulty", "--engine", "hatchet", "--wait", "--batch", "1", "--specs"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut scattered = String::new();
+    let mut lines = BufReader::new(waiting.stdout.take().unwrap()).lines();
+    while !scattered.contains("\nhatchet    ") {
+        let line = lines.next().expect("the scatter printed its run and root task").unwrap();
+        scattered.push_str(&format!("{line}\n"));
+    }
+    let waiting = Killed(waiting);
     let id = scattered.lines().find_map(|l| l.strip_prefix("run        ")).unwrap().trim().to_owned();
     let root = scattered.lines().find_map(|l| l.strip_prefix("hatchet    ")).unwrap();
     let root = root.split_whitespace().next().unwrap().to_owned();
@@ -261,6 +275,12 @@ fn a_hatchet_run_cancelled_mid_run_stops_on_the_engine_and_resume_completes_it()
     assert!(stdout.contains("hatchet:   cancelled"), "{stdout}");
     let status = ok(on_hatchet(&store, &namespace).args(["status", &id]));
     assert_eq!(field(&status, "state"), "cancelled", "{status}");
+    let mut waiting = waiting;
+    let ended = waiting.0.wait().unwrap();
+    let mut said = String::new();
+    waiting.0.stderr.take().unwrap().read_to_string(&mut said).unwrap();
+    assert_eq!(ended.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("run `{id}` was cancelled; `resume {id}` continues it")), "{said}");
     // The engine says the root task is cancelled (its status can lag a moment behind).
     wait_until("the engine reports the root cancelled", Duration::from_secs(30), || {
         ok(on_hatchet(&store, &namespace).args(["status", &id]))

@@ -81,7 +81,13 @@ pub(super) async fn scatter(
         }
     };
     progress.finish();
-    let output = output?;
+    let output = match output {
+        // `cancel` from another shell: the root ends cancelled, which is not a failure of the run.
+        Err(_) if crate::cancel::is_cancelled(&store, &layout).await? => {
+            return Err(Error::RunCancelled { run: run.to_string() });
+        }
+        output => output?,
+    };
     say!(
         "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
         output.succeeded,
