@@ -32,6 +32,61 @@ pub(crate) struct EngineRuns {
     pub(crate) roots: Vec<String>,
 }
 
+/// What [`Scythe::cancel`](crate::Scythe::cancel) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelReport {
+    /// The run.
+    pub run: RunId,
+    /// When it was marked cancelled (by this call or an earlier one).
+    pub cancelled_at: DateTime<Utc>,
+    /// Whether it was already cancelled (cancelling again is harmless).
+    pub already: bool,
+    /// How many engine tasks the engine cancelled (Hatchet runs; `None` on the embedded engine).
+    pub engine_tasks: Option<usize>,
+    /// Specs that have a result, kept for `resume`.
+    pub kept: u64,
+    /// The run's specs.
+    pub n_specs: u64,
+}
+
+/// Cancels `run`: [`mark`]s it, then, for a Hatchet run, cancels its tasks on the engine.
+pub(crate) async fn cancel(store: &Store, run: &RunId) -> Result<CancelReport, Error> {
+    let marked = mark(store, run).await?;
+    let engine_tasks = if marked.manifest.engine == "hatchet" {
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        let roots = engine_runs(store, &layout).await?.roots;
+        // Every task of the run was created after its allocation (a minute of slack for skew).
+        let since = chrono::DateTime::parse_from_rfc3339(&marked.manifest.created_at)
+            .map(|created| std::time::SystemTime::from(created) - std::time::Duration::from_secs(60))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        Some(cancel_on_hatchet(run, &roots, since).await?)
+    } else {
+        None
+    };
+    Ok(CancelReport {
+        run: run.clone(),
+        cancelled_at: marked.cancelled.cancelled_at,
+        already: marked.already,
+        engine_tasks,
+        kept: catalog::progress(store, run).await?,
+        n_specs: marked.manifest.n_specs,
+    })
+}
+
+/// Cancels the run's tasks on the Hatchet engine of the `HATCHET_CLIENT_*` settings.
+#[cfg(feature = "hatchet")]
+async fn cancel_on_hatchet(run: &RunId, roots: &[String], since: std::time::SystemTime) -> Result<usize, Error> {
+    let engine_error = |source: Error| Error::CancelEngine { run: run.to_string(), source: Box::new(source) };
+    let (client, _) = crate::hatchet::connect().await.map_err(engine_error)?;
+    crate::hatchet::cancel(&client, run, roots, since).await.map_err(engine_error)
+}
+
+/// Without the `hatchet` feature the run is marked cancelled, and its engine tasks are left.
+#[cfg(not(feature = "hatchet"))]
+async fn cancel_on_hatchet(_: &RunId, _: &[String], _: std::time::SystemTime) -> Result<usize, Error> {
+    Err(Error::NotBuiltIn { feature: "hatchet", what: "cancelling the tasks of a run on a Hatchet engine" })
+}
+
 /// What [`mark`] found and did.
 #[derive(Debug, Clone)]
 pub(crate) struct Marked {
@@ -90,7 +145,6 @@ pub(crate) async fn clear(store: &Store, layout: &RunLayout) -> Result<bool, Err
 }
 
 /// The root tasks recorded for the run (none for an embedded run).
-#[cfg_attr(not(feature = "hatchet"), allow(dead_code, reason = "only the Hatchet commands read it"))]
 pub(crate) async fn engine_runs(store: &Store, layout: &RunLayout) -> Result<EngineRuns, Error> {
     match store.get(&layout.engine_runs()).await {
         Ok(bytes) => from_yaml("engine_runs.yml", &bytes),

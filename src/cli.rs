@@ -643,19 +643,17 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Cancel { run } => {
             let id = find_run(&store, &run).await?;
-            let marked = crate::cancel::mark(&store, &id).await?;
-            let cancelled_at = marked.cancelled.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            if marked.already {
+            let report = Scythe::new(store).cancel(&id).await?;
+            let cancelled_at = report.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if report.already {
                 say!("{id}: already cancelled at {cancelled_at}");
             } else {
                 say!("{id}: cancelled at {cancelled_at}");
             }
-            if marked.manifest.engine == "hatchet" {
-                let tasks = hatchet::cancel(&store, &id, &marked.manifest).await?;
+            if let Some(tasks) = report.engine_tasks {
                 say!("hatchet:   cancelled {tasks} engine tasks of the run");
             }
-            let done = catalog::progress(&store, &id).await?;
-            say!("specs:     {done} of {} have a result and are kept", marked.manifest.n_specs);
+            say!("specs:     {} of {} have a result and are kept", report.kept, report.n_specs);
             say!("next:      `resume {id}` runs the specs without a result");
             Ok(ExitCode::SUCCESS)
         }

@@ -62,6 +62,7 @@ mod supervise;
 
 pub use app::App;
 pub use cache::CacheError;
+pub use cancel::CancelReport;
 pub use error::Error;
 pub use gather::GatherSummary;
 pub use reuse::{Explanation, RanBecause};

@@ -151,6 +151,14 @@ impl Scythe {
         self.resume_registered(register::<E>()?, run, true).await
     }
 
+    /// Cancels `run`, keeping its results: refused for a complete run and for one a live process
+    /// is running (the error names it); marks it cancelled (`cancelled.yml`) and, for a Hatchet
+    /// run, cancels its tasks on the engine (`HATCHET_CLIENT_*`). Safe to repeat;
+    /// [`Scythe::resume`] continues the run.
+    pub async fn cancel(&self, run: &RunId) -> Result<crate::cancel::CancelReport, Error> {
+        crate::cancel::cancel(&self.store, run).await
+    }
+
     /// (Re)writes the final tables of `run` from its results.
     pub async fn gather<E: Experiment>(&self, run: &RunId) -> Result<GatherSummary, Error> {
         self.gather_registered(register::<E>()?, run).await

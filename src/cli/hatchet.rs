@@ -109,20 +109,6 @@ pub(super) async fn scatter(
     Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
 }
 
-/// `cancel` of a Hatchet run (already marked cancelled): cancels its tasks on the engine; returns
-/// how many the engine cancelled.
-pub(super) async fn cancel(store: &Store, run: &RunId, manifest: &crate::manifest::Manifest) -> Result<usize, Error> {
-    let engine_error = |source: Error| Error::CancelEngine { run: run.to_string(), source: Box::new(source) };
-    let (client, _) = crate::hatchet::connect().await.map_err(engine_error)?;
-    let layout = RunLayout::new(store.prefix(), run.clone());
-    let roots = crate::cancel::engine_runs(store, &layout).await?.roots;
-    // Every task of the run was created after its allocation (a minute of slack for clock skew).
-    let since = chrono::DateTime::parse_from_rfc3339(&manifest.created_at)
-        .map(|created| std::time::SystemTime::from(created) - std::time::Duration::from_secs(60))
-        .unwrap_or(std::time::UNIX_EPOCH);
-    crate::hatchet::cancel(&client, run, &roots, since).await.map_err(engine_error)
-}
-
 /// Where the engine says the recorded root tasks of a Hatchet run are (nothing when it cannot
 /// be reached: `status` works without an engine).
 pub(super) async fn engine_status(store: &Store, run: &RunId) -> Vec<(String, String)> {

@@ -33,11 +33,6 @@ pub(super) async fn scatter(_: &App, _: Store, _: &NewRun, _: &Outcome, _: Hatch
     Err(not_built_in())
 }
 
-/// `cancel` of a Hatchet run needs the `hatchet` feature (the run is already marked cancelled).
-pub(super) async fn cancel(_: &Store, _: &RunId, _: &crate::manifest::Manifest) -> Result<usize, Error> {
-    Err(not_built_in())
-}
-
 /// Without the `hatchet` feature `status` cannot ask the engine about a run's tasks.
 pub(super) async fn engine_status(_: &Store, _: &RunId) -> Vec<(String, String)> {
     Vec::new()
