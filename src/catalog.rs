@@ -24,6 +24,8 @@ pub enum RunState {
     Running,
     /// Allocated, not gathered, and no process works on it: `resume` finishes it.
     Interrupted,
+    /// Stopped by `cancel` (`cancelled.yml`), with the results it had: `resume` continues it.
+    Cancelled,
     /// Gathered: `final/` is complete.
     Complete,
 }
@@ -31,7 +33,7 @@ pub enum RunState {
 impl RunState {
     /// Whether the folder is a run (its manifest is written).
     pub fn is_committed(self) -> bool {
-        matches!(self, RunState::Running | RunState::Interrupted | RunState::Complete)
+        matches!(self, RunState::Running | RunState::Interrupted | RunState::Cancelled | RunState::Complete)
     }
 }
 
@@ -42,6 +44,7 @@ impl std::fmt::Display for RunState {
             RunState::Abandoned => "abandoned",
             RunState::Running => "running",
             RunState::Interrupted => "interrupted",
+            RunState::Cancelled => "cancelled",
             RunState::Complete => "complete",
         })
     }
@@ -138,7 +141,11 @@ pub async fn run_info(store: &Store, id: RunId) -> Result<RunInfo, Error> {
     }
     let state = if summary.is_some() {
         RunState::Complete
-    } else if manifest.engine == "hatchet" || lease::is_live(store, &lease::key(&layout.run_dir())).await? {
+    } else if lease::is_live(store, &lease::key(&layout.run_dir())).await? {
+        RunState::Running
+    } else if crate::cancel::is_cancelled(store, &layout).await? {
+        RunState::Cancelled
+    } else if manifest.engine == "hatchet" {
         RunState::Running
     } else {
         RunState::Interrupted

@@ -49,6 +49,18 @@ Examples:
   diff counted/v1.0.0/latest counted/v2.0.0/latest
   diff ishigami/v1.0.0/2026-01-05_10-00-00 ishigami/latest --tolerance 1e-9 --json";
 
+const CANCEL_HELP: &str = "\
+On Hatchet: cancels the run's tasks on the engine (its root task, recorded in engine_runs.yml,
+and every queued or running scatter node and leaf tagged with the run's experiment_id); specs
+that were running end without a result. On the embedded engine: an interrupted run is marked
+cancelled; a run that a live process is still running is refused, naming that process (stop it
+first).
+
+The run is marked with cancelled.yml (`status` and `runs` show it `cancelled`) and keeps every
+result written so far; `resume <run>` removes the mark and runs the specs without a result.
+Cancelling a cancelled run again is harmless (on Hatchet it sweeps the engine again); a
+complete run cannot be cancelled.";
+
 /// `println!` that returns an error instead of panicking when stdout is closed, so
 /// `runs | head -1` ends quietly ([`main`] maps a broken pipe to success).
 macro_rules! say {
@@ -64,6 +76,20 @@ struct Outcome {
     /// Exit 0 when every spec has a result even if some failed (default: exit 1).
     #[arg(long)]
     allow_failures: bool,
+}
+
+/// The per-run concurrency limit of `scatter`, `resume` and `work`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Limit {
+    /// At most N specs of this run at once. Embedded engine (scatter, resume, work): at most N
+    /// worker threads (the smaller of N and --workers). Hatchet (scatter --engine hatchet): at
+    /// most N of the run's leaf tasks on workers at once, whatever the number of workers: the
+    /// leaves are dealt round robin into N lanes keyed by the run, and the engine's concurrency
+    /// groups (one per lane, GROUP_ROUND_ROBIN) run one leaf per lane at a time; a leaf runs its
+    /// --batch specs one after another, other runs are not held back. Needs workers of this
+    /// Scythe version.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrency: Option<u32>,
 }
 
 /// What the embedded scatter and resume also print.
@@ -138,6 +164,8 @@ enum Command {
         /// Worker threads (default: SCYTHE_WORKERS or the number of CPUs).
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        limit: Limit,
         /// embedded, hatchet, or auto: hatchet when HATCHET_CLIENT_TOKEN is set.
         #[arg(long, env = "SCYTHE_ENGINE", default_value = "auto")]
         engine: EngineChoice,
@@ -201,6 +229,8 @@ enum Command {
         /// Worker threads.
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        limit: Limit,
     },
     /// Run the specs of an interrupted run that have no result yet, then gather.
     #[command(after_help = crate::summary::EXIT_CODES_HELP)]
@@ -218,6 +248,8 @@ enum Command {
         /// Worker threads.
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        limit: Limit,
     },
     /// Rewrite a run's final tables from its results.
     #[command(after_help = crate::summary::EXIT_CODES_HELP)]
@@ -234,6 +266,13 @@ enum Command {
     },
     /// Show a run's state and counts.
     Status {
+        /// The run.
+        run: String,
+    },
+    /// Cancel a run that is not complete: keep the results it has and stop the rest; `resume`
+    /// continues it later.
+    #[command(after_help = CANCEL_HELP)]
+    Cancel {
         /// The run.
         run: String,
     },
@@ -369,6 +408,8 @@ struct HatchetTasks {
     batch: Option<u32>,
     /// Most children per scatter task.
     fanout: Option<u64>,
+    /// Most leaves of the run at once.
+    max_concurrency: Option<u32>,
 }
 
 /// The commands that need a Hatchet engine, compiled with the `hatchet` feature.
@@ -427,13 +468,16 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
     };
     let store = open_store(cli.storage)?;
     let no_cache = cli.no_cache;
-    let engine = |workers: Option<usize>| -> Result<EngineSettings, Error> {
+    let engine = |workers: Option<usize>, limit: Limit| -> Result<EngineSettings, Error> {
         let mut settings = EngineSettings::from_env()?;
         if no_cache {
             settings.reuse_results = false;
         }
         if let Some(workers) = workers {
             settings.workers = workers.max(1);
+        }
+        if let Some(limit) = limit.max_concurrency {
+            settings.workers = settings.workers.min(limit as usize).max(1);
         }
         settings.progress = std::io::stderr().is_terminal();
         Ok(settings)
@@ -446,12 +490,12 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             say!("{run}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Work { run, outcome, shard, workers } => {
+        Command::Work { run, outcome, shard, workers, limit } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
             let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
             let rows = shard.rows(n_specs);
-            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let scythe = Scythe::new(store).with_engine(engine(workers, limit)?);
             let report = scythe.work_leased(registered, &id, rows.clone()).await?;
             say!(
                 "{id}: specs {}..{}: ran {} ({} succeeded, {} failed, {} without a result), reused {} cached, in {:.2?}",
@@ -467,7 +511,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
         Command::Worker => hatchet::worker(&app, store).await,
-        Command::Scatter { run: new, engine: choice, workers, batch, fanout, dry_run: true, .. } => {
+        Command::Scatter { run: new, engine: choice, workers, limit, batch, fanout, dry_run: true, .. } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let valid = {
@@ -481,10 +525,11 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             say!("version    {version} ({})", new.version);
             say!("storage    {}", store.uri(store.prefix()));
             if choice.is_hatchet() {
-                let plan = hatchet::plan(valid.rows, batch.or(registered.config().batch), fanout)?;
+                let plan =
+                    hatchet::plan(valid.rows, batch.or(registered.config().batch), fanout, limit.max_concurrency)?;
                 say!("engine     hatchet, tasks {plan}");
             } else {
-                say!("engine     embedded, {} worker threads", engine(workers)?.workers);
+                say!("engine     embedded, {} worker threads", engine(workers, limit)?.workers);
             }
             if let Some(design) = &valid.design {
                 say!(
@@ -509,22 +554,25 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         }
         // Handled before the store is opened (a design touches no storage).
         Command::Design { .. } => Ok(ExitCode::SUCCESS),
-        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, .. } if choice.is_hatchet() => {
-            hatchet::scatter(&app, store, &new, &outcome, HatchetTasks { wait, batch, fanout }).await
+        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, limit, .. }
+            if choice.is_hatchet() =>
+        {
+            let tasks = HatchetTasks { wait, batch, fanout, max_concurrency: limit.max_concurrency };
+            hatchet::scatter(&app, store, &new, &outcome, tasks).await
         }
-        Command::Scatter { run: new, outcome, explain, workers, .. } => {
+        Command::Scatter { run: new, outcome, explain, workers, limit, .. } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let version = new.version;
-            let scythe = scythe_for(store, &new).with_engine(engine(workers)?);
+            let scythe = scythe_for(store, &new).with_engine(engine(workers, limit)?);
             let report = scythe.scatter_registered(registered, &specs, version).await?;
             print_report(&report, ReportOf::Scatter, explain.explain)?;
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Resume { run, retry_failed, outcome, explain, workers } => {
+        Command::Resume { run, retry_failed, outcome, explain, workers, limit } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
-            let scythe = Scythe::new(store).with_engine(engine(workers)?);
+            let scythe = Scythe::new(store).with_engine(engine(workers, limit)?);
             let report = scythe.resume_registered(registered, &id, retry_failed).await?;
             print_report(&report, ReportOf::Resume, explain.explain)?;
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
@@ -594,9 +642,43 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                     100.0 * done as f64 / info.n_specs as f64
                 );
             }
-            if info.state == catalog::RunState::Interrupted {
-                say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
+            for (root, status) in hatchet::engine_status(&store, &id).await {
+                say!("hatchet:   root task {root} {status}");
             }
+            match info.state {
+                catalog::RunState::Interrupted => {
+                    say!("next:      nothing is running it: `resume {id}` runs the specs without a result");
+                }
+                catalog::RunState::Cancelled => {
+                    let layout = RunLayout::new(store.prefix(), id.clone());
+                    if let Some(cancelled) = crate::cancel::read(&store, &layout).await? {
+                        say!(
+                            "cancelled: at {} (by process {} on {})",
+                            cancelled.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            cancelled.pid,
+                            cancelled.host
+                        );
+                    }
+                    say!("next:      `resume {id}` runs the specs without a result");
+                }
+                _ => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { run } => {
+            let id = find_run(&store, &run).await?;
+            let report = Scythe::new(store).cancel(&id).await?;
+            let cancelled_at = report.cancelled_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if report.already {
+                say!("{id}: already cancelled at {cancelled_at}");
+            } else {
+                say!("{id}: cancelled at {cancelled_at}");
+            }
+            if let Some(tasks) = report.engine_tasks {
+                say!("hatchet:   cancelled {tasks} engine tasks of the run");
+            }
+            say!("specs:     {} of {} have a result and are kept", report.kept, report.n_specs);
+            say!("next:      `resume {id}` runs the specs without a result");
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { a, b, tolerance, json, exit_code } => {

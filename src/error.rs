@@ -65,6 +65,46 @@ pub enum Error {
         /// The run.
         run: String,
     },
+    /// `cancel` of a run that is complete.
+    #[error(
+        "run `{run}` is complete (it has summary.yml): there is nothing to cancel; `results {run}` downloads its \
+         final tables"
+    )]
+    CancelComplete {
+        /// The run.
+        run: String,
+    },
+    /// `cancel` of a run that a live process is running (its lease says which).
+    #[error(
+        "run `{run}` is being run by process {pid} on host `{host}`; stop that process (Ctrl-C, or `kill {pid}` \
+         on {host}) and cancel again, or let it finish"
+    )]
+    RunInProgress {
+        /// The run.
+        run: String,
+        /// The host of the process holding the run's lease.
+        host: String,
+        /// Its process id.
+        pid: u32,
+    },
+    /// `cancel` marked the run cancelled but the engine did not cancel all its runs.
+    #[error(
+        "run `{run}` is marked cancelled, but its engine runs could not all be cancelled: {source}; run \
+         `cancel {run}` again (it is safe to repeat)"
+    )]
+    CancelEngine {
+        /// The run.
+        run: String,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Work on a run stopped because it was cancelled.
+    #[error("run `{run}` was cancelled; `resume {run}` continues it")]
+    RunCancelled {
+        /// The run.
+        run: String,
+    },
     /// A run's files are not what Scythe wrote.
     #[error("run `{run}` is damaged: {reason}")]
     CorruptRun {

@@ -32,6 +32,7 @@ mod allocate;
 mod app;
 mod artifacts;
 mod cache;
+mod cancel;
 pub mod catalog;
 mod cli;
 pub mod design;
@@ -62,6 +63,7 @@ mod supervise;
 
 pub use app::App;
 pub use cache::CacheError;
+pub use cancel::CancelReport;
 pub use error::Error;
 pub use gather::GatherSummary;
 pub use reuse::{Explanation, RanBecause};

@@ -151,6 +151,14 @@ impl Scythe {
         self.resume_registered(register::<E>()?, run, true).await
     }
 
+    /// Cancels `run`, keeping its results: refused for a complete run and for one a live process
+    /// is running (the error names it); marks it cancelled (`cancelled.yml`) and, for a Hatchet
+    /// run, cancels its tasks on the engine (`HATCHET_CLIENT_*`). Safe to repeat;
+    /// [`Scythe::resume`] continues the run.
+    pub async fn cancel(&self, run: &RunId) -> Result<crate::cancel::CancelReport, Error> {
+        crate::cancel::cancel(&self.store, run).await
+    }
+
     /// (Re)writes the final tables of `run` from its results.
     pub async fn gather<E: Experiment>(&self, run: &RunId) -> Result<GatherSummary, Error> {
         self.gather_registered(register::<E>()?, run).await
@@ -418,7 +426,7 @@ impl Scythe {
     }
 
     /// Runs the specs of `run` without a result (and, with `retry_failed`, those that failed),
-    /// holding the run's lease, then gathers.
+    /// holding the run's lease, then gathers. A cancelled run is no longer cancelled.
     pub(crate) async fn resume_registered(
         &self,
         experiment: Arc<dyn Registered>,
@@ -427,7 +435,11 @@ impl Scythe {
     ) -> Result<RunReport, Error> {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let lease = Holder::hold(&self.store, crate::lease::key(&layout.run_dir())).await?;
-        let report = self.resume_unleased(experiment, run, retry_failed).await;
+        // A cancelled run continues: holding the lease, it is `running` again, and stays so.
+        let report = match crate::cancel::clear(&self.store, &layout).await {
+            Ok(_) => self.resume_unleased(experiment, run, retry_failed).await,
+            Err(error) => Err(error),
+        };
         let released = lease.release().await;
         let report = report?;
         released?;

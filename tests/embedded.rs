@@ -439,3 +439,21 @@ async fn shards_of_one_run_on_separate_workers_gather_like_a_scatter() {
     };
     assert_eq!(column(&run_dir, "doubled"), column(&local_dir(&scattered.folder), "doubled"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rust_api_cancels_a_run_and_resume_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = write_csv(dir.path(), "specs.csv", "x,mode,label\n1,ok,a\n2,ok,b\n3,ok,c\n");
+    let scythe = Scythe::new(store(dir.path()));
+    let run = scythe.allocate::<probe>(Specs::file(&specs), VersionStrategy::BumpMajor).await.unwrap();
+    let report = scythe.cancel(&run).await.unwrap();
+    assert_eq!((report.already, report.engine_tasks, report.kept, report.n_specs), (false, None, 0, 3));
+    assert!(scythe.cancel(&run).await.unwrap().already, "cancelling twice is harmless");
+    let state = |run| async { scythe::catalog::run_info(scythe.store(), run).await.unwrap().state };
+    assert_eq!(state(run.clone()).await, scythe::catalog::RunState::Cancelled);
+    let resumed = scythe.resume::<probe>(&run).await.unwrap();
+    assert_eq!((resumed.succeeded, resumed.missing), (3, 0));
+    assert_eq!(state(run.clone()).await, scythe::catalog::RunState::Complete);
+    let error = scythe.cancel(&run).await.unwrap_err();
+    assert!(matches!(error, scythe::Error::CancelComplete { .. }), "{error}");
+}

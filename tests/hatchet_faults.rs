@@ -16,10 +16,17 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// A command of the `faults` example that keeps the suite's Hatchet settings.
+/// A command of the `faults` example that keeps the suite's Hatchet settings, in a namespace of
+/// this test's own: a worker of another binary serving the same engine in the default namespace
+/// would otherwise take this run's scatter task (and fail it: "unknown experiment").
 fn faults(storage: &Path) -> Command {
     let mut command = Command::new(support::bin::example("faults"));
-    command.arg("--storage").arg(storage).env_remove("SCYTHE_SUPERVISE").env_remove("RUST_LOG");
+    command
+        .arg("--storage")
+        .arg(storage)
+        .env_remove("SCYTHE_SUPERVISE")
+        .env_remove("RUST_LOG")
+        .env("HATCHET_CLIENT_NAMESPACE", format!("faults_{}", std::process::id()));
     command
 }
 
@@ -101,6 +108,12 @@ fn a_spec_that_aborts_a_hatchet_worker_fails_alone_and_the_worker_comes_back() {
         .spawn()
         .expect("start the worker");
     let worker = Worker(worker);
+    // The engine drops a trigger of a workflow nobody has registered yet (in a fresh namespace).
+    let registered = std::time::Instant::now();
+    while !std::fs::read_to_string(&log_path).unwrap_or_default().contains("serving") {
+        assert!(registered.elapsed() < std::time::Duration::from_secs(60), "the worker did not register");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // Four leaves of 10 specs; the leaf of rows 20..30 kills its worker process.
     let output = faults(&storage)

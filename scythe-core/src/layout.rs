@@ -241,6 +241,17 @@ impl RunLayout {
         self.key("specs.pq")
     }
 
+    /// `cancelled.yml`: written by `cancel`, removed by `resume`; while it is there the run is
+    /// cancelled (unless `summary.yml` says it is complete).
+    pub fn cancelled(&self) -> String {
+        self.key("cancelled.yml")
+    }
+
+    /// `engine_runs.yml`: the engine's ids of the root tasks triggered for the run (Hatchet).
+    pub fn engine_runs(&self) -> String {
+        self.key("engine_runs.yml")
+    }
+
     /// Marker object that reserves the run folder.
     pub fn claim(&self) -> String {
         self.key(VERSION_CLAIM)

@@ -205,6 +205,14 @@ pub enum RequestError {
         /// Largest allowed value.
         max: String,
     },
+    /// A metadata filter the engine cannot parse (it splits `key:value` on `:`).
+    #[error("cannot select runs by metadata {key:?} = {value:?}: neither may contain ':' and the key may not be empty")]
+    InvalidMetadataFilter {
+        /// The metadata key.
+        key: String,
+        /// The value looked for.
+        value: String,
+    },
     /// Not a run id the engine could have issued (a UUID).
     #[error("{run:?} is not a Hatchet run id (a UUID)")]
     InvalidRunId {

@@ -55,7 +55,7 @@ pub use config::{HatchetConfig, TlsConfig};
 pub use error::{ConfigError, HatchetError, RequestError};
 pub use ids::{ActionId, RunId, WorkerId};
 pub use labels::{DesiredLabel, LabelComparator, LabelValue};
-pub use results::{PendingRun, RunOutcome, RunWatcher, TaskFailure};
+pub use results::{PendingRun, RunOutcome, RunStatus, RunWatcher, TaskFailure};
 pub use trigger::{MAX_BULK_BYTES, MAX_BULK_ITEMS, Priority, TriggerRequest};
 pub use worker::{HEARTBEAT_INTERVAL, LogLevel, SlotConfig, StepEvent};
 pub use workflow::{

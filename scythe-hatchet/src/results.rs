@@ -17,7 +17,7 @@ use crate::client::HatchetClient;
 use crate::error::{HatchetError, RequestError};
 use crate::ids::RunId;
 use crate::proto;
-use crate::proto::v1::RunStatus;
+use crate::proto::v1::RunStatus as WireStatus;
 use crate::retry::backoff;
 use crate::sweep::{self, SweepSchedule};
 
@@ -29,6 +29,36 @@ const MAX_RECONNECTS: u32 = 10;
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long to poll run details for a run the stream reported finished (writes are asynchronous).
 const DETAILS_ATTEMPTS: u32 = 60;
+
+/// Where a run is, as the engine's run details say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Waiting for a worker (or a concurrency slot).
+    Queued,
+    /// On a worker.
+    Running,
+    /// Succeeded.
+    Completed,
+    /// Failed for good.
+    Failed,
+    /// Cancelled (by a cancel request or a timeout).
+    Cancelled,
+    /// Taken off its worker; it will run again.
+    Evicted,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Evicted => "evicted",
+        })
+    }
+}
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -415,9 +445,60 @@ impl HatchetClient {
         outcome_from_details(run, details.into_inner())
     }
 
+    /// Where `run` is (`v1.AdminService/GetRunDetails`).
+    pub async fn run_status(&self, run: &RunId) -> Result<RunStatus, HatchetError> {
+        let request = proto::v1::GetRunDetailsRequest { external_id: run.to_string() };
+        let details = self.admin.clone().get_run_details(request).await.map_err(|s| self.error(DETAILS, &s))?;
+        Ok(match details.into_inner().status() {
+            WireStatus::Queued => RunStatus::Queued,
+            WireStatus::Running => RunStatus::Running,
+            WireStatus::Completed => RunStatus::Completed,
+            WireStatus::Failed => RunStatus::Failed,
+            WireStatus::Cancelled => RunStatus::Cancelled,
+            WireStatus::Evicted => RunStatus::Evicted,
+        })
+    }
+
     /// Cancels runs (`v1.AdminService/CancelTasks`); returns the ids of the cancelled task runs.
     pub async fn cancel_runs(&self, runs: &[RunId]) -> Result<Vec<String>, HatchetError> {
-        let request = proto::v1::CancelTasksRequest { external_ids: runs.iter().map(ToString::to_string).collect() };
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = proto::v1::CancelTasksRequest {
+            external_ids: runs.iter().map(ToString::to_string).collect(),
+            filter: None,
+        };
+        let response = self
+            .admin
+            .clone()
+            .cancel_tasks(request)
+            .await
+            .map_err(|s| self.error("v1.AdminService/CancelTasks", &s))?;
+        Ok(response.into_inner().cancelled_tasks)
+    }
+
+    /// Cancels the queued and running runs created since `since` whose additional metadata has
+    /// `key` = `value` (`v1.AdminService/CancelTasks` with a filter); returns the ids of the runs
+    /// cancelled. The engine selects at most 20,000 runs per call and reads them from its
+    /// analytics tables, which lag a little behind: call again until it returns none.
+    pub async fn cancel_runs_tagged(
+        &self,
+        key: &str,
+        value: &str,
+        since: std::time::SystemTime,
+    ) -> Result<Vec<String>, HatchetError> {
+        // The engine splits each pair on ':' and refuses any that does not give exactly two parts.
+        if key.is_empty() || key.contains(':') || value.contains(':') {
+            return Err(RequestError::InvalidMetadataFilter { key: key.to_owned(), value: value.to_owned() }.into());
+        }
+        let request = proto::v1::CancelTasksRequest {
+            external_ids: Vec::new(),
+            filter: Some(proto::v1::TasksFilter {
+                statuses: vec!["QUEUED".to_owned(), "RUNNING".to_owned()],
+                since: Some(since.into()),
+                additional_metadata: vec![format!("{key}:{value}")],
+            }),
+        };
         let response = self
             .admin
             .clone()
@@ -484,7 +565,7 @@ fn outcome_from_details(
     let mut failures: Vec<TaskFailure> = details
         .task_runs
         .iter()
-        .filter(|(_, task)| matches!(task.status(), RunStatus::Failed | RunStatus::Cancelled))
+        .filter(|(_, task)| matches!(task.status(), WireStatus::Failed | WireStatus::Cancelled))
         .map(|(name, task)| TaskFailure {
             task_name: name.clone(),
             // The engine sends `error: ""` for tasks without one.
@@ -495,11 +576,11 @@ fn outcome_from_details(
         })
         .collect();
     match details.status() {
-        RunStatus::Completed if failures.is_empty() => {
+        WireStatus::Completed if failures.is_empty() => {
             let outputs = details.task_runs.into_iter().map(|(name, task)| (name, task.output.unwrap_or_default()));
             completed(run, DETAILS, outputs.collect()).map(Some)
         }
-        status @ (RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled) => {
+        status @ (WireStatus::Completed | WireStatus::Failed | WireStatus::Cancelled) => {
             if failures.is_empty() {
                 failures.push(TaskFailure {
                     task_name: String::new(),
@@ -575,9 +656,9 @@ mod tests {
     }
 
     fn details(
-        status: RunStatus,
+        status: WireStatus,
         done: bool,
-        tasks: Vec<(&str, RunStatus, Option<&str>, Option<&str>)>,
+        tasks: Vec<(&str, WireStatus, Option<&str>, Option<&str>)>,
     ) -> proto::v1::GetRunDetailsResponse {
         proto::v1::GetRunDetailsResponse {
             status: status as i32,
@@ -600,17 +681,17 @@ mod tests {
 
     #[test]
     fn run_details_become_outcomes() {
-        let running = details(RunStatus::Running, false, vec![("echo", RunStatus::Running, None, None)]);
+        let running = details(WireStatus::Running, false, vec![("echo", WireStatus::Running, None, None)]);
         assert_eq!(outcome_from_details(&run(), running).unwrap(), None);
         let done =
-            details(RunStatus::Completed, true, vec![("echo", RunStatus::Completed, Some(r#"{"x":1}"#), Some(""))]);
+            details(WireStatus::Completed, true, vec![("echo", WireStatus::Completed, Some(r#"{"x":1}"#), Some(""))]);
         assert_eq!(outcome_from_details(&run(), done).unwrap(), Some(RunOutcome::Completed(json!({"x": 1}))));
-        let failed = details(RunStatus::Failed, true, vec![("echo", RunStatus::Failed, None, Some("boom"))]);
+        let failed = details(WireStatus::Failed, true, vec![("echo", WireStatus::Failed, None, Some("boom"))]);
         assert_eq!(
             outcome_from_details(&run(), failed).unwrap(),
             Some(RunOutcome::Failed(vec![TaskFailure { task_name: "echo".into(), error: "boom".into() }]))
         );
-        let cancelled = details(RunStatus::Cancelled, true, vec![("echo", RunStatus::Cancelled, None, None)]);
+        let cancelled = details(WireStatus::Cancelled, true, vec![("echo", WireStatus::Cancelled, None, None)]);
         assert_eq!(
             outcome_from_details(&run(), cancelled).unwrap(),
             Some(RunOutcome::Failed(vec![TaskFailure { task_name: "echo".into(), error: "cancelled".into() }]))

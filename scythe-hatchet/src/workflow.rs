@@ -23,7 +23,7 @@ pub struct WorkflowDefinition {
     execution_timeout: Option<Duration>,
     schedule_timeout: Option<Duration>,
     desired_labels: BTreeMap<String, DesiredLabel>,
-    concurrency: Option<Concurrency>,
+    concurrency: Vec<Concurrency>,
     backoff: Option<Backoff>,
     durable: bool,
 }
@@ -39,7 +39,8 @@ pub struct Concurrency {
     /// CEL expression over the run's `input` / `additional_metadata` naming the group, e.g.
     /// `"input.user_id"`; [`Concurrency::total`] uses one constant group.
     pub expression: String,
-    /// Runs per group at once.
+    /// Runs per group at once (fixed when the workflow is registered; to choose a limit per
+    /// trigger, give each trigger one of N group keys with `max_runs: 1`).
     pub max_runs: u32,
     /// What happens to runs over the limit.
     pub strategy: ConcurrencyStrategy,
@@ -97,7 +98,7 @@ impl WorkflowDefinition {
             execution_timeout: None,
             schedule_timeout: None,
             desired_labels: BTreeMap::new(),
-            concurrency: None,
+            concurrency: Vec::new(),
             backoff: None,
             durable: false,
         }
@@ -151,9 +152,9 @@ impl WorkflowDefinition {
         self
     }
 
-    /// Limits concurrent runs.
+    /// Limits concurrent runs; each call adds a limit, and a run waits until every one lets it.
     pub fn concurrency(mut self, concurrency: Concurrency) -> Self {
-        self.concurrency = Some(concurrency);
+        self.concurrency.push(concurrency);
         self
     }
 
@@ -186,9 +187,10 @@ impl WorkflowDefinition {
                 (Some(factor), i32::try_from(max_secs).ok())
             }
         };
-        let concurrency = match &self.concurrency {
-            None => Vec::new(),
-            Some(concurrency) => {
+        let concurrency = self
+            .concurrency
+            .iter()
+            .map(|concurrency| {
                 let max_runs = i32::try_from(concurrency.max_runs)
                     .ok()
                     .filter(|n| *n >= 1)
@@ -198,13 +200,13 @@ impl WorkflowDefinition {
                     ConcurrencyStrategy::CancelInProgress => proto::ConcurrencyLimitStrategy::CancelInProgress,
                     ConcurrencyStrategy::CancelNewest => proto::ConcurrencyLimitStrategy::CancelNewest,
                 };
-                vec![proto::Concurrency {
+                Ok(proto::Concurrency {
                     expression: concurrency.expression.clone(),
                     max_runs: Some(max_runs),
                     limit_strategy: Some(strategy as i32),
-                }]
-            }
-        };
+                })
+            })
+            .collect::<Result<Vec<_>, RequestError>>()?;
         let task = proto::CreateTaskOpts {
             readable_id: self.name.clone(),
             action: action_id(namespaced_name, &self.name).to_string(),
@@ -291,6 +293,11 @@ mod tests {
             .schedule_timeout(Duration::from_secs(3600))
             .desired_label("gpu", DesiredLabel::required("yes"))
             .concurrency(Concurrency::total(8))
+            .concurrency(Concurrency {
+                expression: "input.lane".into(),
+                max_runs: 1,
+                strategy: ConcurrencyStrategy::GroupRoundRobin,
+            })
             .backoff(Backoff { factor: 2.0, max: Duration::from_secs(60) });
         let request = workflow.to_proto("ci_Simulate").unwrap();
         assert_eq!(request.name, "ci_Simulate");
@@ -303,6 +310,7 @@ mod tests {
         assert_eq!((task.backoff_factor, task.backoff_max_seconds), (Some(2.0), Some(60)));
         assert_eq!(task.concurrency[0].expression, "'constant'");
         assert_eq!(task.concurrency[0].limit_strategy, Some(proto::ConcurrencyLimitStrategy::GroupRoundRobin as i32));
+        assert_eq!((task.concurrency[1].expression.as_str(), task.concurrency[1].max_runs), ("input.lane", Some(1)));
         assert_eq!(task.worker_labels["gpu"].str_value.as_deref(), Some("yes"));
         assert_eq!(task.slot_requests, HashMap::from([("default".to_owned(), 1)]));
         assert_eq!(LabelValue::from(3), LabelValue::Int(3));

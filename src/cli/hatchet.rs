@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use scythe_core::layout::RunLayout;
+use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
 
 use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
@@ -23,8 +23,13 @@ pub(super) async fn worker(app: &App, store: Store) -> Result<ExitCode, Error> {
 }
 
 /// The task tree a run of `specs` specs gets, as `--dry-run` prints it.
-pub(super) fn plan(specs: u64, batch: Option<u32>, fanout: Option<u64>) -> Result<String, Error> {
-    Ok(crate::hatchet::Plan::new(specs, batch, fanout).to_string())
+pub(super) fn plan(
+    specs: u64,
+    batch: Option<u32>,
+    fanout: Option<u64>,
+    max_concurrency: Option<u32>,
+) -> Result<String, Error> {
+    Ok(crate::hatchet::Plan::new(specs, batch, fanout, max_concurrency).to_string())
 }
 
 /// `scatter --engine hatchet`: allocates the run, triggers its root task and, with `--wait`,
@@ -43,10 +48,18 @@ pub(super) async fn scatter(
     let scythe = scythe_for(store.clone(), new);
     let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
     let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
-    let plan = crate::hatchet::Plan::new(n_specs, tasks.batch.or(registered.config().batch), tasks.fanout);
+    let plan = crate::hatchet::Plan::new(
+        n_specs,
+        tasks.batch.or(registered.config().batch),
+        tasks.fanout,
+        tasks.max_concurrency,
+    );
     let root = crate::hatchet::trigger(&client, &run, &plan).await?;
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
+    crate::cancel::record_engine_run(&store, &layout, root.as_str()).await?;
     say!("run        {run}");
-    say!("folder     {}", store.uri(&RunLayout::new(store.prefix(), run.clone()).run_dir()));
+    say!("folder     {}", store.uri(&layout.run_dir()));
     say!("hatchet    {} (engine {engine_version})", root.as_str());
     say!("tasks      {plan}");
     if !tasks.wait {
@@ -68,7 +81,13 @@ pub(super) async fn scatter(
         }
     };
     progress.finish();
-    let output = output?;
+    let output = match output {
+        // `cancel` from another shell: the root ends cancelled, which is not a failure of the run.
+        Err(_) if crate::cancel::is_cancelled(&store, &layout).await? => {
+            return Err(Error::RunCancelled { run: run.to_string() });
+        }
+        output => output?,
+    };
     say!(
         "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
         output.succeeded,
@@ -76,7 +95,6 @@ pub(super) async fn scatter(
         output.missing,
         started.elapsed()
     );
-    let layout = RunLayout::new(store.prefix(), run.clone());
     let reused = crate::provenance::count_reused(&store, &layout).await?;
     if reused > 0 {
         say!(
@@ -89,4 +107,18 @@ pub(super) async fn scatter(
             .map_err(Error::io("writing to standard output"))?;
     }
     Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
+}
+
+/// Where the engine says the recorded root tasks of a Hatchet run are (nothing when it cannot
+/// be reached: `status` works without an engine).
+pub(super) async fn engine_status(store: &Store, run: &RunId) -> Vec<(String, String)> {
+    let layout = RunLayout::new(store.prefix(), run.clone());
+    let Ok(runs) = crate::cancel::engine_runs(store, &layout).await else { return Vec::new() };
+    if runs.roots.is_empty() || std::env::var_os("HATCHET_CLIENT_TOKEN").is_none_or(|token| token.is_empty()) {
+        return Vec::new();
+    }
+    match crate::hatchet::connect().await {
+        Ok((client, _)) => crate::hatchet::root_statuses(&client, &runs.roots).await,
+        Err(error) => runs.roots.into_iter().map(|root| (root, format!("unknown ({error})"))).collect(),
+    }
 }

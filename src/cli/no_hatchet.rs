@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use scythe_core::layout::RunId;
 use scythe_storage::Store;
 
 use super::{HatchetTasks, NewRun, Outcome};
@@ -23,11 +24,16 @@ pub(super) async fn worker(_: &App, _: Store) -> Result<ExitCode, Error> {
 }
 
 /// `scatter --dry-run --engine hatchet` needs the `hatchet` feature.
-pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>) -> Result<String, Error> {
+pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>, _: Option<u32>) -> Result<String, Error> {
     Err(not_built_in())
 }
 
 /// `scatter --engine hatchet` needs the `hatchet` feature.
 pub(super) async fn scatter(_: &App, _: Store, _: &NewRun, _: &Outcome, _: HatchetTasks) -> Result<ExitCode, Error> {
     Err(not_built_in())
+}
+
+/// Without the `hatchet` feature `status` cannot ask the engine about a run's tasks.
+pub(super) async fn engine_status(_: &Store, _: &RunId) -> Vec<(String, String)> {
+    Vec::new()
 }

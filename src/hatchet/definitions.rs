@@ -1,15 +1,31 @@
 //! What a worker declares to the engine: one leaf workflow per experiment and the scatter/gather
 //! workflow, with their input JSON Schemas, retries, timeouts, labels and concurrency.
 
-use scythe_hatchet::{Concurrency, DesiredLabel, WorkflowDefinition};
+use scythe_hatchet::{Concurrency, ConcurrencyStrategy, DesiredLabel, WorkflowDefinition};
 
-use super::{NODE_RETRIES, ROOT_TIMEOUT, SCATTER_GATHER, leaf_task};
+use super::{NODE_RETRIES, ROOT_TIMEOUT, SCATTER_GATHER, leaf_task, limited_leaf_task};
 use crate::registry::Registered;
 
 pub(super) fn leaf_definition(experiment: &dyn Registered) -> WorkflowDefinition {
+    leaf_named(experiment, leaf_task(experiment.config().name))
+}
+
+/// The leaf of runs scattered with `--max-concurrency N`: the engine's concurrency group is the
+/// leaf's lane (`input.lane`, one of N per run, keyed by the run), one leaf per lane at a time,
+/// lanes taken round robin. The limit N is in the input, not the definition (the engine fixes
+/// `max_runs` at registration), and other runs, with lanes of their own, are not held back.
+pub(super) fn limited_leaf_definition(experiment: &dyn Registered) -> WorkflowDefinition {
+    leaf_named(experiment, limited_leaf_task(experiment.config().name)).concurrency(Concurrency {
+        expression: "input.lane".to_owned(),
+        max_runs: 1,
+        strategy: ConcurrencyStrategy::GroupRoundRobin,
+    })
+}
+
+fn leaf_named(experiment: &dyn Registered, name: String) -> WorkflowDefinition {
     let config = experiment.config();
     let spec = experiment.schema().input().json_schema();
-    let mut definition = WorkflowDefinition::single_task(leaf_task(config.name))
+    let mut definition = WorkflowDefinition::single_task(name)
         .description(config.description)
         .input_json_schema(&range_schema(&format!("A batch of `{}` specs", config.name), Some(spec)))
         .retries(config.retries.max(1))
@@ -56,6 +72,8 @@ fn range_schema(title: &str, spec: Option<&serde_json::Value>) -> serde_json::Va
             "batch": count("specs per leaf (scatter nodes)"),
             "fanout": count("most children per scatter node (scatter nodes)"),
             "level": count("depth of a scatter node; 0 gathers"),
+            "max_concurrency": count("most leaves of the run at once (scatter nodes; 0: no limit)"),
+            "lane": {"type": "string", "description": "concurrency group of a leaf of a limited run: <run>#<k>"},
         },
     });
     if let Some(spec) = spec {

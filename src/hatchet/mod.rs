@@ -54,6 +54,12 @@ pub(crate) fn leaf_task(experiment: &str) -> String {
     format!("scythe_experiment_{experiment}")
 }
 
+/// The Hatchet task name of an experiment's leaves in runs scattered with `--max-concurrency`:
+/// the same leaf, in a workflow whose concurrency groups are the lanes of [`RangeInput::lane`].
+pub(crate) fn limited_leaf_task(experiment: &str) -> String {
+    format!("scythe_limited_{experiment}")
+}
+
 /// A range of a run's specs: the input of every Scythe task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RangeInput {
@@ -70,12 +76,28 @@ pub(crate) struct RangeInput {
     /// Depth of a scatter node: 0 for the root, which gathers.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) level: u64,
+    /// Most leaves of the run at once (scatter nodes only; 0: no limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) max_concurrency: u64,
+    /// The concurrency group of a leaf of a limited run, `<run>#<k>` with k < `max_concurrency`
+    /// (leaves dealt round robin): the engine runs one leaf per lane at a time.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) lane: String,
 }
 
 impl RangeInput {
-    /// The input of a leaf over `range`.
-    fn leaf(run: &str, range: std::ops::Range<u64>) -> Self {
-        Self { run: run.to_owned(), start: range.start, end: range.end, batch: 0, fanout: 0, level: 0 }
+    /// The input of a leaf over `range`, in `lane` (empty: an unlimited run).
+    fn leaf(run: &str, range: std::ops::Range<u64>, lane: String) -> Self {
+        Self {
+            run: run.to_owned(),
+            start: range.start,
+            end: range.end,
+            batch: 0,
+            fanout: 0,
+            level: 0,
+            max_concurrency: 0,
+            lane,
+        }
     }
 }
 
@@ -110,13 +132,15 @@ pub(crate) struct Plan {
     n_specs: u64,
     batch: u64,
     fanout: u64,
+    max_concurrency: Option<u32>,
 }
 
 impl Plan {
-    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per node.
-    pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>) -> Self {
+    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per
+    /// node, at most `max_concurrency` leaves at once.
+    pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>, max_concurrency: Option<u32>) -> Self {
         let fanout = fanout.unwrap_or(FANOUT).max(2);
-        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout }
+        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout, max_concurrency }
     }
 }
 
@@ -125,7 +149,11 @@ impl std::fmt::Display for Plan {
         let leaves = self.n_specs.div_ceil(self.batch);
         let depth = crate::fanout::depth(self.n_specs, self.batch, self.fanout);
         let levels = if depth == 1 { "level" } else { "levels" };
-        write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)
+        write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)?;
+        if let Some(limit) = self.max_concurrency {
+            write!(f, ", at most {limit} leaves at once")?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +166,8 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         batch: plan.batch,
         fanout: plan.fanout,
         level: 0,
+        max_concurrency: plan.max_concurrency.map_or(0, u64::from),
+        lane: String::new(),
     };
     let request = TriggerRequest::new(SCATTER_GATHER, &input)
         .map_err(hatchet_error)?
@@ -145,6 +175,46 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         .map_err(hatchet_error)?;
     let mut ids = client.bulk_trigger(vec![request]).await.map_err(hatchet_error)?;
     ids.pop().ok_or_else(|| hatchet_error("the engine returned no run id"))
+}
+
+/// Passes of [`cancel`] over the run's tasks by metadata: the engine lists runs from tables that
+/// lag a little behind, so a task spawned just before the cancel may show up only on a later pass.
+const CANCEL_SWEEPS: u32 = 5;
+
+/// Cancels the engine's tasks of `run`: its recorded root tasks, then every queued or running
+/// task created since `since` that carries the run's `experiment_id` metadata (scatter nodes and
+/// leaves), until a pass finds no new one. Returns how many tasks the engine cancelled.
+pub(crate) async fn cancel(
+    client: &HatchetClient,
+    run: &RunId,
+    roots: &[String],
+    since: std::time::SystemTime,
+) -> Result<usize, Error> {
+    let roots: Vec<scythe_hatchet::RunId> = roots.iter().map(|id| scythe_hatchet::RunId::from(id.as_str())).collect();
+    let mut cancelled: std::collections::BTreeSet<String> =
+        client.cancel_runs(&roots).await.map_err(hatchet_error)?.into_iter().collect();
+    for pass in 0..CANCEL_SWEEPS {
+        let found = client.cancel_runs_tagged("experiment_id", &run.to_string(), since).await.map_err(hatchet_error)?;
+        let new = found.into_iter().filter(|id| cancelled.insert(id.clone())).count();
+        if new == 0 && pass > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(cancelled.len())
+}
+
+/// Where each recorded root task of a run is, as the engine says (for `status`).
+pub(crate) async fn root_statuses(client: &HatchetClient, roots: &[String]) -> Vec<(String, String)> {
+    let mut statuses = Vec::with_capacity(roots.len());
+    for root in roots {
+        let status = match client.run_status(&scythe_hatchet::RunId::from(root.as_str())).await {
+            Ok(status) => status.to_string(),
+            Err(error) => format!("unknown ({error})"),
+        };
+        statuses.push((root.clone(), status));
+    }
+    statuses
 }
 
 /// Waits for a root run to finish.

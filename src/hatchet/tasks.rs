@@ -13,7 +13,7 @@ use scythe_hatchet::{
     AssignedAction, HatchetClient, HatchetError, RunId as EngineRunId, RunOutcome, RunWatcher, TriggerRequest,
 };
 
-use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task};
+use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task, limited_leaf_task};
 use crate::error::Error;
 use crate::fanout::{Children, FANOUT};
 use crate::registry::Registered;
@@ -29,6 +29,12 @@ pub(super) async fn run_action(
     let run: RunId = input.run.parse()?;
     match handler {
         Handler::Leaf(experiment) => {
+            // A leaf the engine still hands out after `cancel` (spawned as the run was cancelled)
+            // runs nothing.
+            let layout = scythe_core::layout::RunLayout::new(scythe.store().prefix(), run.clone());
+            if crate::cancel::is_cancelled(scythe.store(), &layout).await? {
+                return Err(Error::RunCancelled { run: run.to_string() });
+            }
             extend_deadline(client, experiment.as_ref(), action, input.end.saturating_sub(input.start)).await;
             let report = scythe
                 .work_registered(Arc::clone(experiment), &run, input.start..input.end, action.retry_count == 0)
@@ -73,17 +79,25 @@ async fn scatter_node(
     let fanout = if input.fanout > 0 { input.fanout } else { FANOUT };
     let batch = input.batch.max(1);
     let children = crate::fanout::children(input.start..input.end, batch, fanout);
-    let leaf = leaf_task(experiment.schema().name());
+    let limited = input.max_concurrency > 0;
+    let leaf =
+        if limited { limited_leaf_task(experiment.schema().name()) } else { leaf_task(experiment.schema().name()) };
+    // Leaves are cut from sort index 0 in steps of `batch`, so a leaf's number is the same in
+    // whichever node spawns it: lanes are dealt round robin over the whole run.
+    let lane = |range: &std::ops::Range<u64>| {
+        if limited { format!("{}#{}", input.run, (range.start / batch) % input.max_concurrency) } else { String::new() }
+    };
     let mut requests = Vec::with_capacity(children.ranges().len());
     for (index, range) in children.ranges().iter().enumerate() {
         let (task, child) = match children {
-            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone())),
+            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone(), lane(range))),
             Children::Nodes(_) => (
                 SCATTER_GATHER,
                 RangeInput { start: range.start, end: range.end, level: input.level + 1, ..input.clone() },
             ),
         };
-        let metadata = serde_json::json!({"level": input.level, "index": index});
+        // `experiment_id` on every task of the run lets `cancel` find them all by metadata.
+        let metadata = serde_json::json!({"experiment_id": input.run, "level": input.level, "index": index});
         requests.push(
             TriggerRequest::new(task, &child)
                 .and_then(|request| request.metadata(&metadata))
@@ -93,6 +107,11 @@ async fn scatter_node(
     }
     let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
     let outcomes = wait_for_children(client, scythe, run, children.ranges(), ids).await;
+    // Children of a cancelled run end cancelled: their specs are not lost, `resume` runs them.
+    let layout = scythe_core::layout::RunLayout::new(scythe.store().prefix(), run.clone());
+    if crate::cancel::is_cancelled(scythe.store(), &layout).await? {
+        return Err(Error::RunCancelled { run: run.to_string() });
+    }
     let mut total = RangeOutput::default();
     for (range, outcome) in children.ranges().iter().zip(outcomes) {
         let reason = match outcome {

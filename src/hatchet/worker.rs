@@ -15,7 +15,7 @@ use scythe_hatchet::{
 };
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::definitions::{leaf_definition, root_definition};
+use super::definitions::{leaf_definition, limited_leaf_definition, root_definition};
 use super::tasks::run_action;
 use super::{Handler, connect, hatchet_error};
 use crate::error::Error;
@@ -145,10 +145,12 @@ pub(crate) async fn serve(
     if settings.does_leaf && !experiments.is_empty() {
         let mut actions = Vec::new();
         for experiment in &experiments {
-            let registered =
-                client.register_workflow(&leaf_definition(experiment.as_ref())).await.map_err(hatchet_error)?;
-            handlers.insert(registered.action.as_str().to_owned(), Arc::new(Handler::Leaf(Arc::clone(experiment))));
-            actions.push(registered.action);
+            let handler = Arc::new(Handler::Leaf(Arc::clone(experiment)));
+            for definition in [leaf_definition(experiment.as_ref()), limited_leaf_definition(experiment.as_ref())] {
+                let registered = client.register_workflow(&definition).await.map_err(hatchet_error)?;
+                handlers.insert(registered.action.as_str().to_owned(), Arc::clone(&handler));
+                actions.push(registered.action);
+            }
         }
         let slots = SlotConfig::new(settings.slots);
         registrations.push(Registration::new(&client, &settings.name, &actions, slots, &labels).await?);
