@@ -134,8 +134,8 @@ pub(crate) async fn execute(
         let explanation = crate::reuse::Explanation::all(&pending, crate::reuse::RanBecause::Recovering);
         crate::reuse::Prepared { pending, explanation, ..Default::default() }
     } else {
-        let (schema, layout, specs) = (experiment.as_ref(), &layout, specs.as_ref());
-        crate::reuse::prepare(schema, &store, layout, specs, pending, generation, &cache, whole_run).await?
+        let (schema, layout) = (experiment.as_ref(), &layout);
+        crate::reuse::prepare(schema, &store, layout, &specs, pending, generation, &cache, whole_run).await?
     };
     let crate::reuse::Prepared { pending, reused, explanation, copied_from, digest } = prepared;
     let total: u64 = pending.iter().map(|r| r.end - r.start).sum();

@@ -140,58 +140,65 @@ pub(crate) async fn find(
 
 /// Writes the final tables of the run of `layout` (with `specs`, in memory) from those of
 /// `source`, exactly as gathering copied rows would, then the marker that they are complete.
+/// Tables are rewritten at once, each on a task of its own (decoding and encoding use a CPU).
 pub(crate) async fn copy_run(
     store: &Store,
     schema: &ExperimentSchema,
     layout: &RunLayout,
-    specs: &SpecRows,
+    specs: &Arc<SpecRows>,
     source: &RunId,
     digest: &RunDigest,
 ) -> Result<(), Error> {
     let from = RunLayout::new(store.prefix(), source.clone());
     let index = index_fields(schema);
-    let run_id = layout.run().to_string();
-    let source_id = source.to_string();
+    let mut copies = tokio::task::JoinSet::new();
     for table in table_specs(schema) {
-        let expected = final_schema(&table, &index);
-        let (source_key, key) = (from.final_table(&table.name), layout.final_table(&table.name));
-        let footer = store.parquet_footer(&source_key).await?;
-        let found = footer.schema().fields();
-        if found.len() != expected.fields().len()
-            || found.iter().zip(expected.fields()).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
-        {
-            return Err(Error::CorruptRun {
-                run: source_id,
-                reason: format!("final/{}.pq does not have the columns this experiment's gather writes", table.name),
-            });
-        }
-        if footer.num_rows() == 0 {
-            store.copy(&source_key, &key).await?;
-            continue;
-        }
-        let mut stream = store.read_parquet(&source_key, READ_BATCH).await?;
+        let schema = final_schema(&table, &index);
         let rewrite = Rewrite {
-            schema: &expected,
-            data: expected.fields().len() - index.len() - usize::from(table.has_subindex),
-            inputs: &index[2..],
-            specs,
-            run_id: &run_id,
-            cached_from: (table.name == PROVENANCE).then_some(source_id.as_str()),
+            data: schema.fields().len() - index.len() - usize::from(table.has_subindex),
+            schema,
+            inputs: index[2..].to_vec(),
+            specs: Arc::clone(specs),
+            run_id: layout.run().to_string(),
+            cached_from: (table.name == PROVENANCE).then(|| source.to_string()),
         };
-        let mut sink = ParquetSink::create(store, &key, Arc::clone(&expected), &[], FINAL_ROW_GROUP)?;
-        while let Some(batch) = stream
-            .try_next()
-            .await
-            .map_err(|source| Error::Store(StoreError::Parquet { uri: store.uri(&source_key), source }))?
-        {
-            if batch.num_rows() > 0 {
-                sink.write(&rewrite.batch(&batch)?).await?;
-            }
-        }
-        sink.close().await?;
+        let (store, from, to) = (store.clone(), from.final_table(&table.name), layout.final_table(&table.name));
+        copies.spawn(async move { copy_table(&store, &from, &to, &rewrite).await });
     }
-    let copied = CopiedFrom { run: source_id, digest: digest.hex() };
+    while let Some(copied) = copies.join_next().await {
+        copied.map_err(|error| Error::Internal(format!("copying an earlier run's table: {error}")))??;
+    }
+    let copied = CopiedFrom { run: source.to_string(), digest: digest.hex() };
     store.put(&marker(layout), to_yaml("copied_from.yml", &copied)?).await?;
+    Ok(())
+}
+
+/// Writes final table `to` from the earlier run's `from`, as `rewrite` says (a table without
+/// rows is copied as it is).
+async fn copy_table(store: &Store, from: &str, to: &str, rewrite: &Rewrite) -> Result<(), Error> {
+    let footer = store.parquet_footer(from).await?;
+    let (found, expected) = (footer.schema().fields(), rewrite.schema.fields());
+    if found.len() != expected.len()
+        || found.iter().zip(expected).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+    {
+        return Err(Error::CorruptRun {
+            run: store.uri(from),
+            reason: "it does not have the columns this experiment's gather writes".to_owned(),
+        });
+    }
+    if footer.num_rows() == 0 {
+        return Ok(store.copy(from, to).await?);
+    }
+    let mut stream = store.read_parquet(from, READ_BATCH).await?;
+    let mut sink = ParquetSink::create(store, to, Arc::clone(&rewrite.schema), &[], FINAL_ROW_GROUP)?;
+    while let Some(batch) =
+        stream.try_next().await.map_err(|source| Error::Store(StoreError::Parquet { uri: store.uri(from), source }))?
+    {
+        if batch.num_rows() > 0 {
+            sink.write(&rewrite.batch(&batch)?).await?;
+        }
+    }
+    sink.close().await?;
     Ok(())
 }
 
@@ -209,22 +216,22 @@ pub(crate) async fn copied_from(store: &Store, layout: &RunLayout) -> Result<Opt
 }
 
 /// How one final table's batches change on their way into the new run.
-struct Rewrite<'a> {
+struct Rewrite {
     /// The final table's schema: `data` data columns, `experiment_id`, `sort_index`, the
     /// inputs, then `sort_subindex` for a per-field table.
-    schema: &'a SchemaRef,
+    schema: SchemaRef,
     data: usize,
     /// The input index columns (after `experiment_id` and `sort_index`).
-    inputs: &'a [FieldRef],
+    inputs: Vec<FieldRef>,
     /// The new run's specs.
-    specs: &'a SpecRows,
+    specs: Arc<SpecRows>,
     /// The new run's id: its `experiment_id`.
-    run_id: &'a str,
+    run_id: String,
     /// For provenance: the earlier run, the `cached_from` of the rows that ran there.
-    cached_from: Option<&'a str>,
+    cached_from: Option<String>,
 }
 
-impl Rewrite<'_> {
+impl Rewrite {
     /// `batch` of the earlier run's table (columns checked against [`Self::schema`]) with the
     /// new run's values where they differ.
     fn batch(&self, batch: &RecordBatch) -> Result<RecordBatch, Error> {
@@ -234,12 +241,12 @@ impl Rewrite<'_> {
             .as_primitive_opt::<UInt64Type>()
             .ok_or_else(|| Error::Internal("a final table without a UInt64 sort_index".to_owned()))?;
         // `sort_index`, then the inputs: the index columns after `experiment_id`.
-        let index = memory_index_columns(self.specs, sort_indexes, self.inputs)?;
+        let index = memory_index_columns(&self.specs, sort_indexes, &self.inputs)?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for (position, field) in self.schema.fields().iter().enumerate() {
-            let column = match (position.checked_sub(self.data), self.cached_from) {
+            let column = match (position.checked_sub(self.data), self.cached_from.as_deref()) {
                 (Some(0), _) => {
-                    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.run_id, n))) as ArrayRef
+                    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.run_id.as_str(), n))) as ArrayRef
                 }
                 (Some(at), _) if at <= index.len() => Arc::clone(&index[at - 1]),
                 (None, Some(run)) if field.name() == CACHED_FROM => {
@@ -253,7 +260,7 @@ impl Rewrite<'_> {
             };
             columns.push(column);
         }
-        RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(Error::arrow("copying an earlier run's table"))
+        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(Error::arrow("copying an earlier run's table"))
     }
 }
 

@@ -89,7 +89,7 @@ pub(crate) async fn prepare(
     experiment: &dyn Registered,
     store: &Store,
     layout: &RunLayout,
-    specs: &SpecRows,
+    specs: &Arc<SpecRows>,
     pending: Vec<Range<u64>>,
     generation: u32,
     cache: &FileCache,
@@ -105,6 +105,8 @@ pub(crate) async fn prepare(
     let started = std::time::Instant::now();
     let schema = experiment.schema();
     let mut keyer = key::Keyer::new(schema, &fingerprint)?;
+    // A whole run hashes its result keys first: an identical earlier run needs no other key.
+    let first = if whole_run { key::Digests::Result } else { key::Digests::All };
     // Sort indexes with keys (ascending), their keys, and those without (unreadable files).
     let (mut indexes, mut asked, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
     for range in &pending {
@@ -112,7 +114,7 @@ pub(crate) async fn prepare(
         while start < range.end {
             let end = range.end.min(start + KEY_BATCH);
             let batch = specs.slice(start..end)?;
-            for (offset, keys) in keyer.keys(&batch, cache, store).await?.into_iter().enumerate() {
+            for (offset, keys) in keyer.keys(&batch, cache, store, first).await?.into_iter().enumerate() {
                 match keys {
                     Some(keys) => {
                         indexes.push(start + offset as u64);
@@ -144,6 +146,23 @@ pub(crate) async fn prepare(
             Ok(None) => {}
             Err(error) => {
                 tracing::debug!(run = %layout.run(), "result cache: the identical earlier run cannot be copied ({error}); copying its rows instead");
+            }
+        }
+    }
+    if first == key::Digests::Result {
+        // The same rows have keys (file hashes are remembered): fill in the rest, batch by batch.
+        let mut at = asked.iter_mut();
+        for range in &pending {
+            let mut start = range.start;
+            while start < range.end {
+                let end = range.end.min(start + KEY_BATCH);
+                let batch = specs.slice(start..end)?;
+                for keys in keyer.keys(&batch, cache, store, key::Digests::SpecAndFiles).await?.into_iter().flatten() {
+                    if let Some(known) = at.next() {
+                        (known.spec, known.files) = (keys.spec, keys.files);
+                    }
+                }
+                start = end;
             }
         }
     }
@@ -226,7 +245,7 @@ async fn copy_whole(
     store: &Store,
     schema: &scythe_core::schema::ExperimentSchema,
     layout: &RunLayout,
-    specs: &SpecRows,
+    specs: &Arc<SpecRows>,
     digest: &RunDigest,
     n_specs: u64,
 ) -> Result<Option<RunId>, Error> {
