@@ -53,12 +53,17 @@ pub(crate) struct Execution {
     pub(crate) reused: u64,
     /// Why the others ran.
     pub(crate) explanation: crate::reuse::Explanation,
+    /// The identical earlier run whose final tables were copied whole, if any.
+    pub(crate) copied_from: Option<scythe_core::layout::RunId>,
+    /// The digest of the run's result keys, for gather to record if every spec succeeds.
+    pub(crate) digest: Option<crate::reuse::RunDigest>,
     /// Stopped early (Ctrl-C); the remaining specs can be resumed.
     pub(crate) interrupted: bool,
     pub(crate) elapsed: Duration,
 }
 
-/// Runs the specs in `pending` (sort-index ranges) of one run.
+/// Runs the specs in `pending` (sort-index ranges) of one run; `whole_run` says that they are
+/// every spec of the run (the result cache may then copy an identical earlier run whole).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     experiment: Arc<dyn Registered>,
@@ -70,21 +75,22 @@ pub(crate) async fn execute(
     generation: u32,
     settings: &EngineSettings,
     progress: &Progress,
+    whole_run: bool,
 ) -> Result<Execution, Error> {
     let started = Instant::now();
     let cache = FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes).once_per_execution();
     // Suspects of a dead process run first, exactly as recorded: no cached copies then.
-    let (pending, reused, explanation) = if !settings.reuse_results {
+    let prepared = if !settings.reuse_results {
         let explanation = crate::reuse::Explanation::all(&pending, crate::reuse::RanBecause::CacheDisabled);
-        (pending, 0, explanation)
+        crate::reuse::Prepared { pending, explanation, ..Default::default() }
     } else if !recovery.suspects.is_empty() {
         let explanation = crate::reuse::Explanation::all(&pending, crate::reuse::RanBecause::Recovering);
-        (pending, 0, explanation)
+        crate::reuse::Prepared { pending, explanation, ..Default::default() }
     } else {
-        let prepared =
-            crate::reuse::prepare(experiment.as_ref(), &store, &layout, &specs, pending, generation, &cache).await?;
-        (prepared.pending, prepared.reused, prepared.explanation)
+        let (schema, layout) = (experiment.as_ref(), &layout);
+        crate::reuse::prepare(schema, &store, layout, &specs, pending, generation, &cache, whole_run).await?
     };
+    let crate::reuse::Prepared { pending, reused, explanation, copied_from, digest } = prepared;
     let total: u64 = pending.iter().map(|r| r.end - r.start).sum();
     let workers = settings.workers.max(1);
     let chunk = chunk_size(total, workers);
@@ -184,6 +190,8 @@ pub(crate) async fn execute(
         failed,
         reused,
         explanation,
+        copied_from,
+        digest,
         interrupted: run.stop.load(Ordering::Relaxed) && succeeded + failed < total,
         elapsed: started.elapsed(),
     })

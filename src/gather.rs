@@ -23,7 +23,7 @@ use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
 use crate::specs::SpecRows;
 
 /// Rows per row group of final tables.
-const FINAL_ROW_GROUP: usize = 128 * 1024;
+pub(crate) const FINAL_ROW_GROUP: usize = 128 * 1024;
 /// Rows per batch when streaming specs.
 const SPECS_BATCH: usize = 64 * 1024;
 /// Parts fetched ahead of the one being merged: on object storage each read is a round trip.
@@ -62,10 +62,10 @@ pub(crate) fn index_fields(schema: &ExperimentSchema) -> Vec<FieldRef> {
     fields
 }
 
-/// `sort_index` (from the part) and the input's index columns, from specs held in memory.
-fn memory_index_columns(
+/// `sort_index` and the input's index columns of `sort_indexes` (ascending, repeats allowed),
+/// from specs held in memory.
+pub(crate) fn memory_index_columns(
     rows: &SpecRows,
-    part: &RecordBatch,
     sort_indexes: &UInt64Array,
     inputs: &[FieldRef],
 ) -> Result<Vec<ArrayRef>, Error> {
@@ -77,7 +77,7 @@ fn memory_index_columns(
         let offsets = UInt32Array::from_iter_values(sort_indexes.values().iter().map(|&i| (i - first) as u32));
         arrow::compute::take_record_batch(&specs, &offsets).map_err(Error::arrow("joining spec index columns"))?
     };
-    let mut columns = vec![part.column(0).clone()];
+    let mut columns = vec![Arc::new(sort_indexes.clone()) as ArrayRef];
     for field in inputs {
         let column = specs
             .column_by_name(field.name())
@@ -85,6 +85,25 @@ fn memory_index_columns(
         columns.push(column.clone());
     }
     Ok(columns)
+}
+
+/// The schema of final table `table`: its data columns, the `index` columns, `sort_subindex`
+/// for per-field tables, and the `pandas` metadata that restores the index.
+pub(crate) fn final_schema(table: &TableSpec, index: &[FieldRef]) -> SchemaRef {
+    let skip = if table.has_subindex { 2 } else { 1 };
+    let mut fields: Vec<FieldRef> = table.schema.fields().iter().skip(skip).cloned().collect();
+    fields.extend(index.iter().cloned());
+    if table.has_subindex {
+        fields.push(Arc::new(Field::new(SORT_SUBINDEX, arrow::datatypes::DataType::UInt32, false)));
+    }
+    let mut index_names: Vec<&str> = index.iter().map(|f| f.name().as_str()).collect();
+    if table.has_subindex {
+        index_names.push(SORT_SUBINDEX);
+    }
+    let plain = Schema::new(fields);
+    // pyarrow reads the Arrow schema stored in the file, so the pandas metadata goes there.
+    let pandas = pandas_metadata(&plain, &index_names);
+    Arc::new(plain.with_metadata(std::collections::HashMap::from([(PANDAS_METADATA_KEY.to_owned(), pandas)])))
 }
 
 /// Gathers every table of the run in `layout`, which has `n_specs` specs.
@@ -96,6 +115,13 @@ pub(crate) async fn gather(
     n_specs: u64,
     specs: Option<&SpecRows>,
 ) -> Result<GatherSummary, Error> {
+    if crate::reuse::copied_from(store, layout).await?.is_some() {
+        // The final tables were copied whole from an identical run (written before the marker
+        // that says so): complete, with no parts to gather.
+        let named = |table: TableSpec| (store.uri(&layout.final_table(&table.name)), table.name);
+        let tables = table_specs(schema).into_iter().map(named).map(|(uri, name)| (name, uri)).collect();
+        return Ok(GatherSummary { succeeded: n_specs, failed: 0, missing: 0, tables });
+    }
     let index = index_fields(schema);
     let mut summary = GatherSummary { succeeded: 0, failed: 0, missing: 0, tables: BTreeMap::new() };
     // A spec that succeeded in any attempt is not also a failure (at-least-once delivery: a
@@ -159,20 +185,7 @@ async fn gather_table(
     mut role: Role<'_>,
 ) -> Result<u64, Error> {
     let skip = if table.has_subindex { 2 } else { 1 };
-    let mut fields: Vec<FieldRef> = table.schema.fields().iter().skip(skip).cloned().collect();
-    fields.extend(index.iter().cloned());
-    if table.has_subindex {
-        fields.push(Arc::new(Field::new(SORT_SUBINDEX, arrow::datatypes::DataType::UInt32, false)));
-    }
-    let mut index_names: Vec<&str> = index.iter().map(|f| f.name().as_str()).collect();
-    if table.has_subindex {
-        index_names.push(SORT_SUBINDEX);
-    }
-    let plain = Schema::new(fields.clone());
-    // pyarrow reads the Arrow schema stored in the file, so the pandas metadata goes there.
-    let pandas = pandas_metadata(&plain, &index_names);
-    let schema: SchemaRef =
-        Arc::new(plain.with_metadata(std::collections::HashMap::from([(PANDAS_METADATA_KEY.to_owned(), pandas)])));
+    let schema = final_schema(table, index);
     let key = layout.final_table(&table.name);
     let mut sink = ParquetSink::create(store, &key, Arc::clone(&schema), &[], FINAL_ROW_GROUP)?;
     let experiment_id = layout.run().to_string();
@@ -205,7 +218,7 @@ async fn gather_table(
             }
             let sort_indexes = batch.column(0).as_primitive::<UInt64Type>().clone();
             let index_columns = match in_memory {
-                Some(rows) => memory_index_columns(rows, &batch, &sort_indexes, &index[2..])?,
+                Some(rows) => memory_index_columns(rows, &sort_indexes, &index[2..])?,
                 None => {
                     if specs.is_none() {
                         specs = Some(SpecCursor::open(store, layout, &index[1..]).await?);

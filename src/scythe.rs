@@ -61,6 +61,9 @@ pub struct RunReport {
     pub reused: u64,
     /// Why the specs this call ran were not reused (`--explain` prints it).
     pub explanation: crate::reuse::Explanation,
+    /// The identical earlier run (same specs, code and input file contents, every spec
+    /// succeeded) whose final tables this call copied whole instead of running or gathering.
+    pub copied_from: Option<RunId>,
 }
 
 /// What [`Scythe::work`] did on its rows.
@@ -264,6 +267,8 @@ impl Scythe {
                 failed: 0,
                 reused: 0,
                 explanation: Default::default(),
+                copied_from: None,
+                digest: None,
                 interrupted: false,
                 elapsed: Default::default(),
             }
@@ -278,6 +283,7 @@ impl Scythe {
                 generation,
                 &self.engine,
                 &progress,
+                false,
             )
             .await?
         };
@@ -374,7 +380,7 @@ impl Scythe {
         let layout = RunLayout::new(self.store.prefix(), run.clone());
         let n_specs =
             read_manifest(&self.store, &layout).await?.ok_or_else(|| Error::RunNotFound(run.to_string()))?.n_specs;
-        self.gather_and_summarize(experiment.schema(), &layout, n_specs, None).await
+        self.gather_and_summarize(experiment.schema(), &layout, n_specs, None, None).await
     }
 
     pub(crate) async fn scatter_registered(
@@ -493,7 +499,7 @@ impl Scythe {
         n_specs: u64,
     ) -> Result<Vec<u64>, Error> {
         if !self.store.exists(&layout.summary()).await? && !self.store.exists(&layout.legacy_summary()).await? {
-            self.gather_and_summarize(schema, layout, n_specs, None).await?;
+            self.gather_and_summarize(schema, layout, n_specs, None, None).await?;
         }
         let mut failed = Vec::new();
         let mut stream = self.store.read_parquet(&layout.final_table(FAILURES), 64 * 1024).await?;
@@ -532,6 +538,7 @@ impl Scythe {
             generation,
             &self.engine,
             &progress,
+            todo == n_specs,
         )
         .await;
         progress.finish();
@@ -551,7 +558,8 @@ impl Scythe {
         }
         let execution = execution?;
         let started = Instant::now();
-        let summary = self.gather_and_summarize(experiment.schema(), &layout, n_specs, Some(&specs)).await?;
+        let summary =
+            self.gather_and_summarize(experiment.schema(), &layout, n_specs, Some(&specs), execution.digest).await?;
         let failure_groups = if summary.failed > 0 {
             crate::summary::failure_groups(&self.store, &layout.final_table(FAILURES)).await?
         } else {
@@ -572,15 +580,19 @@ impl Scythe {
             retried,
             reused: execution.reused,
             explanation: execution.explanation,
+            copied_from: execution.copied_from,
         })
     }
 
+    /// Gathers, then writes `summary.yml` last if every spec has a result; with the `digest` of
+    /// a run whose every spec was keyed, records it once every spec succeeded.
     async fn gather_and_summarize(
         &self,
         schema: &ExperimentSchema,
         layout: &RunLayout,
         n_specs: u64,
         specs: Option<&SpecRows>,
+        digest: Option<crate::reuse::RunDigest>,
     ) -> Result<GatherSummary, Error> {
         let summary = gather(&self.store, schema, layout, n_specs, specs).await?;
         if summary.missing == 0 {
@@ -599,6 +611,13 @@ impl Scythe {
         }
         // A run gathered by an earlier version kept its summary in `final/`.
         self.store.delete(&layout.legacy_summary()).await?;
+        if let Some(digest) = digest
+            && summary.succeeded == n_specs
+            && summary.failed == 0
+        {
+            // Only now is the run complete: an identical run may copy its final tables.
+            crate::reuse::record_whole(&self.store, layout, &digest, n_specs).await?;
+        }
         Ok(summary)
     }
 }
@@ -663,6 +682,10 @@ async fn pending_ranges(
     layout: &RunLayout,
     within: Range<u64>,
 ) -> Result<(Vec<Range<u64>>, u32), Error> {
+    if crate::reuse::copied_from(store, layout).await?.is_some() {
+        // Final tables copied whole from an identical run: every spec has its result.
+        return Ok((Vec::new(), 1));
+    }
     let mut covered: Vec<Range<u64>> = Vec::new();
     let mut generation = 0;
     for table in [SCALARS, FAILURES] {

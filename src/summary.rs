@@ -178,6 +178,12 @@ pub(crate) fn write_report(out: &mut impl Write, report: &RunReport, of: ReportO
             report.reused
         )?;
     }
+    if let Some(earlier) = &report.copied_from {
+        writeln!(
+            out,
+            "cache      identical to run {earlier}: its final tables were copied, nothing ran or was gathered"
+        )?;
+    }
     for (table, uri) in &report.tables {
         writeln!(out, "table      {table:<18} {uri}")?;
     }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, UInt64Type};
+use arrow::datatypes::{DataType, Float64Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A folder with a store, a log of executions and the input files.
@@ -101,6 +101,57 @@ fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(reason, count)| ((*reason).to_owned(), *count)).collect()
 }
 
+/// The run id a scatter printed.
+fn run_id(stdout: &str) -> String {
+    stdout.lines().find_map(|line| line.strip_prefix("run ")).map(|id| id.trim().to_owned()).unwrap()
+}
+
+/// Every final table of a run as text, row by row (`name: col=value, …`), with the run's own
+/// id and folder written `<run>` and `<folder>`: what must differ between two runs' tables.
+fn final_rows(folder: &Path, run: &str) -> BTreeMap<String, (String, Vec<String>)> {
+    let folder_text = folder.display().to_string();
+    let mut tables = BTreeMap::new();
+    for entry in std::fs::read_dir(folder.join("final")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let file = File::open(&path).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let schema = format!("{:?}", builder.schema());
+        let mut rows = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let options = arrow::util::display::FormatOptions::default();
+            // Without chrono-tz only offsets format: timestamps are compared in UTC, unlabelled.
+            let columns: Vec<_> = batch
+                .columns()
+                .iter()
+                .map(|column| match column.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        arrow::compute::cast(column, &DataType::Timestamp(*unit, None)).unwrap()
+                    }
+                    _ => column.clone(),
+                })
+                .collect();
+            let formatters: Vec<_> = columns
+                .iter()
+                .map(|column| arrow::util::display::ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
+                .collect();
+            for row in 0..batch.num_rows() {
+                let cells: Vec<String> = batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(field, value)| format!("{}={}", field.name(), value.value(row)))
+                    .collect();
+                rows.push(cells.join(", ").replace(&folder_text, "<folder>").replace(run, "<run>"));
+            }
+        }
+        tables.insert(name, (schema, rows));
+    }
+    tables
+}
+
 fn read_table(path: &Path) -> Vec<RecordBatch> {
     let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().collect::<Result<_, _>>().unwrap()
@@ -147,10 +198,11 @@ fn re_runs_execute_only_what_changed() {
     let first_run = first.folder.strip_prefix(bench.path("runs")).unwrap().to_string_lossy().into_owned();
     assert_eq!(cached_from(&same.folder), vec![Some(first_run); 4]);
 
-    // One spec changed: only it runs.
+    // One spec changed: only it runs, and the run is not copied whole.
     let changed = bench.specs("changed.csv", &[SPECS[0], ("20", "a.txt", false), SPECS[2], SPECS[3]]);
     let one = bench.scatter(&changed, &[], &[]);
     assert_eq!(one.executed, ["20"], "{}", one.stdout);
+    assert!(!one.stdout.contains("identical to run"), "{}", one.stdout);
     assert_eq!(scalars(&one.folder)[1], (1, 40.0, 5));
 
     // An input file changed in place (same path): exactly the specs that use it run.
@@ -222,4 +274,95 @@ fn explain_says_why_each_spec_ran() {
     let (counted, examples) = explained(&off.stdout);
     assert_eq!(counted, counts(&[("cache disabled", 4)]), "{}", off.stdout);
     assert_eq!(examples.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3], "{}", off.stdout);
+}
+
+/// `.scythe-cache/counted/runs`: the digests of runs that succeeded whole.
+fn digests(bench: &Bench) -> PathBuf {
+    bench.path("runs/.scythe-cache/counted/runs")
+}
+
+#[test]
+fn an_identical_re_run_copies_the_final_tables_whole() {
+    let bench = Bench::new();
+    let specs = bench.specs("specs.csv", &SPECS);
+    let first = bench.scatter(&specs, &[], &[]);
+    let first_run = run_id(&first.stdout);
+    assert!(digests(&bench).is_dir(), "a run that succeeded whole records its digest");
+
+    // Identical: one lookup finds the first run, whose tables are copied; nothing runs.
+    let fast = bench.scatter(&specs, &["--explain"], &[]);
+    assert_eq!(fast.executed, Vec::<String>::new(), "{}", fast.stdout);
+    assert!(fast.stdout.contains(&format!("identical to run {first_run}")), "{}", fast.stdout);
+    assert!(fast.stdout.contains("reused 4 specs"), "{}", fast.stdout);
+    assert!(fast.stdout.contains("no spec ran: every result was reused"), "{}", fast.stdout);
+    assert!(!fast.folder.join("results/parts").exists(), "the fast path writes no parts");
+    assert_eq!(cached_from(&fast.folder), vec![Some(first_run.clone()); 4]);
+
+    // The per-spec path (the digests forgotten) copies the same rows and gathers them: its
+    // tables equal the fast path's row for row, but for each run's own id and folder.
+    std::fs::remove_dir_all(digests(&bench)).unwrap();
+    let slow = bench.scatter(&specs, &[], &[]);
+    assert_eq!(slow.executed, Vec::<String>::new(), "{}", slow.stdout);
+    assert!(!slow.stdout.contains("identical to run"), "{}", slow.stdout);
+    assert!(slow.folder.join("results/parts").exists(), "{}", slow.stdout);
+    let fast_tables = final_rows(&fast.folder, &run_id(&fast.stdout));
+    let slow_tables = final_rows(&slow.folder, &run_id(&slow.stdout));
+    assert_eq!(fast_tables.keys().collect::<Vec<_>>(), ["failures.pq", "provenance.pq", "scalars.pq"]);
+    assert_eq!(fast_tables, slow_tables);
+    assert!(fast_tables["scalars.pq"].1[0].contains("experiment_id=<run>"), "{:?}", fast_tables["scalars.pq"]);
+    let provenance = &fast_tables["provenance.pq"].1;
+    assert_eq!(provenance.len(), 4);
+    assert!(provenance.iter().all(|row| row.contains(&format!("cached_from={first_run}"))), "{provenance:?}");
+    assert!(fast_tables["scalars.pq"].1[0].contains("file=file://<folder>/artifacts/"), "{:?}", fast_tables);
+
+    // Gathering the copied run again keeps its tables; resuming it runs nothing.
+    let gather = support::bin::embedded("counted")
+        .arg("--storage")
+        .arg(bench.path("runs"))
+        .args(["gather", &run_id(&fast.stdout)])
+        .output()
+        .unwrap();
+    assert!(gather.status.success(), "{}", String::from_utf8_lossy(&gather.stderr));
+    assert!(String::from_utf8_lossy(&gather.stdout).contains("4 succeeded, 0 failed, 0 missing"));
+    assert_eq!(final_rows(&fast.folder, &run_id(&fast.stdout)), slow_tables);
+
+    // `--no-cache` still runs everything.
+    let all = bench.scatter(&specs, &["--no-cache"], &[]);
+    assert_eq!(all.executed, ["1", "2", "3", "4"], "{}", all.stdout);
+    assert!(!all.stdout.contains("identical to run"), "{}", all.stdout);
+}
+
+#[test]
+fn a_run_with_a_failure_records_no_digest() {
+    let bench = Bench::new();
+    let specs = bench.specs("specs.csv", &[("1", "a.txt", false), ("2", "a.txt", true)]);
+    let first = bench.scatter(&specs, &[], &[]);
+    assert_eq!(first.executed, ["1", "2"]);
+    assert!(!digests(&bench).exists(), "a run with a failure is never copied whole");
+    let again = bench.scatter(&specs, &[], &[]);
+    assert_eq!(again.executed, ["2"], "{}", again.stdout);
+    assert!(!digests(&bench).exists());
+
+    // Fixed: 1 is copied, 2 runs, and the run, whole now, records its digest; an identical
+    // run copies it, with each spec's `cached_from` the run that ran it.
+    let fixed = bench.scatter(&specs, &[], &[("COUNTED_FIXED", "1")]);
+    assert_eq!(fixed.executed, ["2"], "{}", fixed.stdout);
+    let fast = bench.scatter(&specs, &[], &[("COUNTED_FIXED", "1")]);
+    assert_eq!(fast.executed, Vec::<String>::new(), "{}", fast.stdout);
+    assert!(fast.stdout.contains(&format!("identical to run {}", run_id(&fixed.stdout))), "{}", fast.stdout);
+    assert_eq!(cached_from(&fast.folder), [Some(run_id(&first.stdout)), Some(run_id(&fixed.stdout))]);
+    assert_eq!(scalars(&fast.folder), [(0, 2.0, 5), (1, 4.0, 5)]);
+}
+
+#[test]
+fn a_copied_run_whose_tables_are_gone_falls_back_to_running() {
+    let bench = Bench::new();
+    let specs = bench.specs("specs.csv", &SPECS);
+    let first = bench.scatter(&specs, &[], &[]);
+    std::fs::remove_dir_all(first.folder.join("final")).unwrap();
+    // The digest names the first run, whose tables are gone: the specs run, nothing fails.
+    let again = bench.scatter(&specs, &[], &[]);
+    assert_eq!(again.executed, ["1", "2", "3", "4"], "{}", again.stdout);
+    assert!(!again.stdout.contains("identical to run"), "{}", again.stdout);
+    assert_eq!(scalars(&again.folder).len(), 4);
 }

@@ -182,6 +182,13 @@ impl Store {
         Ok(listing.common_prefixes.iter().filter_map(|dir| dir.filename().map(str::to_owned)).collect())
     }
 
+    /// Copies the object at `from` to `to`, replacing what is there (inside the backend:
+    /// server-side on cloud stores, a file copy on a local folder; nothing passes through here).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let (source, target) = (self.path(from)?, self.path(to)?);
+        self.inner.copy(&source, &target).await.map_err(|error| self.failed(from, Access::Read, error))
+    }
+
     /// Deletes `key`; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
@@ -293,6 +300,17 @@ impl std::fmt::Debug for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn copy_replaces_the_target_and_keeps_the_source() {
+        let store = Store::memory();
+        store.put("a/final/x.pq", "rows").await.unwrap();
+        store.put("b/final/x.pq", "old").await.unwrap();
+        store.copy("a/final/x.pq", "b/final/x.pq").await.unwrap();
+        assert_eq!(store.get("b/final/x.pq").await.unwrap(), "rows");
+        assert_eq!(store.get("a/final/x.pq").await.unwrap(), "rows");
+        assert!(matches!(store.copy("a/missing.pq", "b/y.pq").await, Err(StoreError::NotFound { .. })));
+    }
 
     #[tokio::test]
     async fn put_new_refuses_to_overwrite() {

@@ -12,6 +12,9 @@
 //! concurrent runs cannot lose each other's entries, and a gather that runs twice writes the
 //! same objects. A lookup reads only the shards of the specs it asks about, streaming, and keeps
 //! one small finding per spec asked: memory grows with the specs asked, not with the index.
+//!
+//! `runs/` beside the shards holds the digests of whole runs ([`super::digest`]); lookups
+//! skip it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,7 +106,7 @@ fn schema() -> SchemaRef {
 
 /// `<prefix>/.scythe-cache/<experiment>`: outside the experiment's folder, whose every
 /// subfolder the Python tool parses as a version.
-fn index_dir(prefix: &str, experiment: &str) -> String {
+pub(super) fn index_dir(prefix: &str, experiment: &str) -> String {
     RunLayout::experiment_dir(&RunLayout::experiment_dir(prefix, CACHE_DIR), experiment)
 }
 
@@ -193,8 +196,12 @@ pub(crate) async fn lookup(
     let mut out = Findings { runs: Vec::new(), findings: vec![Finding::default(); asked.len()] };
     let dir = index_dir(store.prefix(), experiment);
     let mut files: Vec<Vec<String>> = vec![Vec::new(); SHARDS];
+    let digests = format!("{}/", super::digest::runs_dir(store.prefix(), experiment));
     for meta in store.list(&dir).await? {
         let key = meta.location.to_string();
+        if key.starts_with(&digests) {
+            continue;
+        }
         let shard =
             key.rsplit('/').nth(1).and_then(|name| u8::from_str_radix(name, 16).ok().filter(|_| name.len() == 2));
         match shard {

@@ -44,6 +44,17 @@ pub(crate) struct SpecKeys {
     pub(crate) files: Option<Short>,
 }
 
+/// Which digests [`Keyer::keys`] computes; those left out are zero (`files`: `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Digests {
+    /// All three.
+    All,
+    /// The result key alone: all a whole run's digest needs.
+    Result,
+    /// The spec key and the files digest: the rest, for the index lookup.
+    SpecAndFiles,
+}
+
 /// Computes the keys of one experiment's specs.
 pub(crate) struct Keyer {
     /// Hash state after the experiment-wide parts of the result key.
@@ -99,14 +110,15 @@ impl Keyer {
         Ok(Self { result_base, spec_base, columns, converter, value_converter, file_hashes: HashMap::new() })
     }
 
-    /// The keys of every row of `specs` (conformed input rows, file references as stored
+    /// The `digests` of every row of `specs` (conformed input rows, file references as stored
     /// URIs); `None` for a row whose input file cannot be read (it runs, and fails with the
-    /// reason). Rows are hashed on all CPUs.
+    /// reason; the same rows whatever `digests`). Rows are hashed on all CPUs.
     pub(crate) async fn keys(
         &mut self,
         specs: &RecordBatch,
         cache: &FileCache,
         store: &Store,
+        digests: Digests,
     ) -> Result<Vec<Option<SpecKeys>>, Error> {
         let n = specs.num_rows();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
@@ -159,6 +171,7 @@ impl Keyer {
             value_rows: value_rows.as_ref(),
             file_hashes: &file_hashes,
             unreadable: &unreadable,
+            digests,
         };
         Ok(job.run(n))
     }
@@ -193,6 +206,7 @@ struct HashJob<'a> {
     /// Per row, its framed file hashes (empty without files).
     file_hashes: &'a [Vec<u8>],
     unreadable: &'a [bool],
+    digests: Digests,
 }
 
 impl HashJob<'_> {
@@ -228,8 +242,15 @@ impl HashJob<'_> {
             return None;
         }
         let encoded = self.rows.row(row);
-        let mut result = self.result_base.clone();
-        update_framed(&mut result, encoded.as_ref());
+        let mut keys = SpecKeys { result: [0; 32], spec: [0; 16], files: None };
+        if self.digests != Digests::SpecAndFiles {
+            let mut result = self.result_base.clone();
+            update_framed(&mut result, encoded.as_ref());
+            keys.result = result.finalize().into();
+        }
+        if self.digests == Digests::Result {
+            return Some(keys);
+        }
         let mut spec = self.spec_base.clone();
         match (self.has_files, self.value_rows) {
             (false, _) => update_framed(&mut spec, encoded.as_ref()),
@@ -237,8 +258,9 @@ impl HashJob<'_> {
             // Only file inputs: the spec key is the experiment's alone.
             (true, None) => update_framed(&mut spec, &[]),
         }
-        let files = self.has_files.then(|| short(&Sha256::digest(&self.file_hashes[row])));
-        Some(SpecKeys { result: result.finalize().into(), spec: short(&spec.finalize()), files })
+        keys.spec = short(&spec.finalize());
+        keys.files = self.has_files.then(|| short(&Sha256::digest(&self.file_hashes[row])));
+        Some(keys)
     }
 }
 

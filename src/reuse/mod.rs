@@ -8,6 +8,10 @@
 //! specs that succeeded or failed in the index: an entry always points at a final table that
 //! holds the result. Failures are recorded but never reused (they explain why a spec ran).
 //!
+//! An identical re-run skips all of that: a run that keyed every spec and succeeded whole
+//! records the digest of its result keys; a later run with the same digest copies that run's
+//! final tables with one lookup ([`digest`]), and runs and gathers nothing.
+//!
 //! What invalidates an entry: the experiment's name, its code fingerprint (the function's
 //! tokens, `cache_version`, the crate's version; see `scythe_core::CodeFingerprint`), the
 //! input or output schema, any input value, or the contents of an input file. What does not:
@@ -15,6 +19,7 @@
 //! calls, the machine or the Scythe version. `--no-cache` runs everything.
 
 mod copy;
+mod digest;
 mod explain;
 mod index;
 mod key;
@@ -25,9 +30,10 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryBuilder, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use futures::TryStreamExt;
-use scythe_core::layout::{PartId, RunLayout};
+use scythe_core::layout::{PartId, RunId, RunLayout};
 use scythe_storage::Store;
 
+pub(crate) use digest::{RunDigest, copied_from};
 pub use explain::{Explanation, RanBecause};
 
 use crate::cache::FileCache;
@@ -63,31 +69,44 @@ pub(crate) struct Prepared {
     pub(crate) reused: u64,
     /// Why the others run.
     pub(crate) explanation: Explanation,
+    /// The identical earlier run whose final tables were copied whole (nothing runs, and
+    /// gather keeps the copied tables).
+    pub(crate) copied_from: Option<RunId>,
+    /// The digest of every spec's result key, when the execution covers the whole run and
+    /// did not copy one: gather records it if every spec succeeds.
+    pub(crate) digest: Option<RunDigest>,
 }
 
 /// Copies cached results of `pending` specs into the run and returns what is left to run;
 /// records the keys of the rest for gather. An experiment without a code fingerprint returns
 /// `pending` as it is.
+///
+/// With `whole_run` (`pending` is every spec of the run, held in `specs`), an identical earlier
+/// run is looked up by digest first; if one is found, its final tables are copied whole and
+/// nothing is left to run.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn prepare(
     experiment: &dyn Registered,
     store: &Store,
     layout: &RunLayout,
-    specs: &SpecRows,
+    specs: &Arc<SpecRows>,
     pending: Vec<Range<u64>>,
     generation: u32,
     cache: &FileCache,
+    whole_run: bool,
 ) -> Result<Prepared, Error> {
     let Some(fingerprint) = experiment.config().fingerprint else {
         let explanation = Explanation::all(&pending, RanBecause::NoFingerprint);
-        return Ok(Prepared { pending, reused: 0, explanation });
+        return Ok(Prepared { pending, explanation, ..Prepared::default() });
     };
     if pending.is_empty() {
-        return Ok(Prepared { pending, reused: 0, explanation: Explanation::default() });
+        return Ok(Prepared { pending, ..Prepared::default() });
     }
     let started = std::time::Instant::now();
     let schema = experiment.schema();
     let mut keyer = key::Keyer::new(schema, &fingerprint)?;
+    // A whole run hashes its result keys first: an identical earlier run needs no other key.
+    let first = if whole_run { key::Digests::Result } else { key::Digests::All };
     // Sort indexes with keys (ascending), their keys, and those without (unreadable files).
     let (mut indexes, mut asked, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
     for range in &pending {
@@ -95,7 +114,7 @@ pub(crate) async fn prepare(
         while start < range.end {
             let end = range.end.min(start + KEY_BATCH);
             let batch = specs.slice(start..end)?;
-            for (offset, keys) in keyer.keys(&batch, cache, store).await?.into_iter().enumerate() {
+            for (offset, keys) in keyer.keys(&batch, cache, store, first).await?.into_iter().enumerate() {
                 match keys {
                     Some(keys) => {
                         indexes.push(start + offset as u64);
@@ -108,6 +127,45 @@ pub(crate) async fn prepare(
         }
     }
     let keyed = started.elapsed();
+    // Every spec keyed, in sort-index order: the run's digest.
+    let digest = (whole_run && unreadable.is_empty()).then(|| RunDigest::of(&asked));
+    if let Some(digest) = &digest {
+        let n_specs = asked.len() as u64;
+        match copy_whole(store, schema, layout, specs, digest, n_specs).await {
+            Ok(Some(source)) => {
+                tracing::debug!(
+                    run = %layout.run(),
+                    from = %source,
+                    keys_s = keyed.as_secs_f64(),
+                    copy_s = (started.elapsed() - keyed).as_secs_f64(),
+                    "result cache: identical to an earlier run, whose final tables were copied"
+                );
+                let prepared = Prepared { reused: n_specs, copied_from: Some(source), ..Prepared::default() };
+                return Ok(prepared);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(run = %layout.run(), "result cache: the identical earlier run cannot be copied ({error}); copying its rows instead");
+            }
+        }
+    }
+    if first == key::Digests::Result {
+        // The same rows have keys (file hashes are remembered): fill in the rest, batch by batch.
+        let mut at = asked.iter_mut();
+        for range in &pending {
+            let mut start = range.start;
+            while start < range.end {
+                let end = range.end.min(start + KEY_BATCH);
+                let batch = specs.slice(start..end)?;
+                for keys in keyer.keys(&batch, cache, store, key::Digests::SpecAndFiles).await?.into_iter().flatten() {
+                    if let Some(known) = at.next() {
+                        (known.spec, known.files) = (keys.spec, keys.files);
+                    }
+                }
+                start = end;
+            }
+        }
+    }
     let found = index::lookup(store, schema.name(), &asked, layout.run()).await?;
     let looked_up = started.elapsed();
     let hits: Vec<(u64, u32, u64)> = indexes
@@ -178,7 +236,35 @@ pub(crate) async fn prepare(
         reused = copied.len(),
         "result cache prepared"
     );
-    Ok(Prepared { pending, reused: copied.len() as u64, explanation })
+    Ok(Prepared { pending, reused: copied.len() as u64, explanation, copied_from: None, digest })
+}
+
+/// Copies the final tables of a complete earlier run recorded under `digest` into the run of
+/// `layout`, if there is one; returns it.
+async fn copy_whole(
+    store: &Store,
+    schema: &scythe_core::schema::ExperimentSchema,
+    layout: &RunLayout,
+    specs: &Arc<SpecRows>,
+    digest: &RunDigest,
+    n_specs: u64,
+) -> Result<Option<RunId>, Error> {
+    let Some(source) = digest::find(store, schema.name(), digest, n_specs, layout.run()).await? else {
+        return Ok(None);
+    };
+    digest::copy_run(store, schema, layout, specs, &source, digest).await?;
+    Ok(Some(source))
+}
+
+/// Records that the run of `layout`, whose `n_specs` specs all succeeded (cache on, none
+/// copied whole), holds the results of `digest`, for identical runs to copy.
+pub(crate) async fn record_whole(
+    store: &Store,
+    layout: &RunLayout,
+    digest: &RunDigest,
+    n_specs: u64,
+) -> Result<(), Error> {
+    digest::record(store, layout, digest, n_specs).await
 }
 
 /// Adds the specs of `layout` that ran and `succeeded` or `failed` to the index (idempotent);
