@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::key::{SpecKeys, hex};
-use crate::embedded::SpecRows;
+use crate::specs::SpecRows;
 use crate::error::Error;
 use crate::gather::{FINAL_ROW_GROUP, final_schema, index_fields, memory_index_columns};
 use crate::manifest::{Summary, from_yaml, to_yaml};
