@@ -29,12 +29,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::key::{SpecKeys, hex};
-use crate::specs::SpecRows;
 use crate::error::Error;
 use crate::gather::{FINAL_ROW_GROUP, final_schema, index_fields, memory_index_columns};
 use crate::manifest::{Summary, from_yaml, to_yaml};
 use crate::parts::{PROVENANCE, table_specs};
 use crate::provenance::CACHED_FROM;
+use crate::specs::SpecRows;
 
 /// Rows per batch when streaming an earlier run's final table.
 const READ_BATCH: usize = 64 * 1024;
