@@ -9,12 +9,12 @@ use clap::{Parser, Subcommand};
 use scythe_core::VersionStrategy;
 use scythe_core::layout::RunLayout;
 
+use crate::api::{RunReport, Scythe};
 use crate::app::App;
 use crate::catalog::{self, find_run};
 use crate::design::DesignOptions;
 use crate::error::Error;
 use crate::manifest::to_yaml;
-use crate::scythe::{RunReport, Scythe};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::Specs;
 use crate::summary::ReportOf;
@@ -92,7 +92,7 @@ struct Limit {
     max_concurrency: Option<u32>,
 }
 
-/// What the embedded scatter and resume also print.
+/// What the embedded scatter, resume and work also print.
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct Explain {
     /// Say why specs ran instead of reusing a cached result: a count per reason (no entry,
@@ -226,6 +226,8 @@ enum Command {
         /// Shard `I/N` (0-based I): the I-th of N contiguous parts of the specs. Default: all.
         #[arg(long, default_value = "0/1")]
         shard: Shard,
+        #[command(flatten)]
+        explain: Explain,
         /// Worker threads.
         #[arg(long)]
         workers: Option<usize>,
@@ -490,7 +492,7 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             say!("{run}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Work { run, outcome, shard, workers, limit } => {
+        Command::Work { run, outcome, shard, explain, workers, limit } => {
             let id = find_run(&store, &run).await?;
             let registered = app.find(id.experiment())?;
             let n_specs = catalog::run_info(&store, id.clone()).await?.n_specs;
@@ -508,6 +510,10 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 report.reused,
                 report.run_time
             );
+            if explain.explain {
+                crate::summary::write_explanation(&mut std::io::stdout().lock(), &report.explanation)
+                    .map_err(Error::io("writing to standard output"))?;
+            }
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
         Command::Worker => hatchet::worker(&app, store).await,

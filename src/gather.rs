@@ -20,6 +20,7 @@ use scythe_storage::{ParquetSink, ParquetStream, Store};
 
 use crate::error::Error;
 use crate::parts::{FAILURES, SCALARS, TableSpec, table_specs};
+use crate::progress::Progress;
 use crate::specs::SpecRows;
 
 /// Rows per row group of final tables.
@@ -114,6 +115,7 @@ pub(crate) async fn gather(
     layout: &RunLayout,
     n_specs: u64,
     specs: Option<&SpecRows>,
+    progress: &Progress,
 ) -> Result<GatherSummary, Error> {
     if crate::reuse::copied_from(store, layout).await?.is_some() {
         // The final tables were copied whole from an identical run (written before the marker
@@ -128,13 +130,16 @@ pub(crate) async fn gather(
     // leaf recorded as lost may still have finished).
     let mut succeeded = SortIndexSet::new(n_specs);
     let mut failed = SortIndexSet::new(n_specs);
-    for table in table_specs(schema) {
+    let tables = table_specs(schema);
+    let n_tables = tables.len();
+    for (number, table) in tables.into_iter().enumerate() {
+        progress.table(&table.name, number + 1, n_tables);
         let role = match table.name.as_str() {
             SCALARS => Role::Record(&mut succeeded),
             FAILURES => Role::Exclude(&succeeded, &mut failed),
             _ => Role::Plain,
         };
-        let rows = gather_table(store, layout, &table, &index, specs, role).await?;
+        let rows = gather_table(store, layout, &table, &index, specs, role, progress).await?;
         match table.name.as_str() {
             SCALARS => summary.succeeded = rows,
             FAILURES => summary.failed = rows,
@@ -183,6 +188,7 @@ async fn gather_table(
     index: &[FieldRef],
     in_memory: Option<&SpecRows>,
     mut role: Role<'_>,
+    progress: &Progress,
 ) -> Result<u64, Error> {
     let skip = if table.has_subindex { 2 } else { 1 };
     let schema = final_schema(table, index);
@@ -242,6 +248,7 @@ async fn gather_table(
             sink.write(&out).await?;
         }
         covered = covered.max(part.end);
+        progress.gathered(covered);
     }
     sink.close().await?;
     Ok(specs_seen)

@@ -29,6 +29,7 @@
 //! The same steps are a Rust API: [`Scythe::scatter`], [`Scythe::gather`], [`catalog`].
 
 mod allocate;
+mod api;
 mod app;
 mod artifacts;
 mod cache;
@@ -50,24 +51,24 @@ mod manifest;
 mod parts;
 mod progress;
 mod provenance;
+mod ranges;
 mod registry;
 mod report;
 mod reuse;
 mod run_context;
 mod runner;
-mod scythe;
 mod settings;
 mod specs;
 mod summary;
 mod supervise;
 
+pub use api::{RunReport, Scythe, WorkReport};
 pub use app::App;
 pub use cache::CacheError;
 pub use cancel::CancelReport;
 pub use error::Error;
 pub use gather::GatherSummary;
 pub use reuse::{Explanation, RanBecause};
-pub use scythe::{RunReport, Scythe, WorkReport};
 pub use scythe_core::layout::{RunId, RunLayout};
 pub use scythe_core::schema::{ColumnKind, DataSchema, ExperimentSchema};
 pub use scythe_core::{

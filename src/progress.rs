@@ -17,17 +17,34 @@ pub(crate) struct Progress {
 impl Progress {
     /// A bar for `total` specs, drawn only if `enabled`.
     pub(crate) fn new(total: u64, enabled: bool) -> Self {
-        let bar = enabled.then(|| {
-            let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} specs ({per_sec}, eta {eta}) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
-            bar
-        });
+        let template = "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} specs ({per_sec}, eta {eta}) {msg}";
+        Self { bar: enabled.then(|| show(total, template)) }
+    }
+
+    /// A bar over gathering `n_tables` final tables of `n_specs` specs each, drawn only if
+    /// `enabled`; [`Self::table`] names the table being written.
+    pub(crate) fn gathering(n_specs: u64, n_tables: usize, enabled: bool) -> Self {
+        let template = "{spinner} [{elapsed_precise}] gathering {msg} {wide_bar} {pos}/{len} specs ({per_sec})";
+        let bar = enabled.then(|| show(n_specs, template));
+        if let Some(bar) = &bar {
+            bar.set_message(format!("(0/{n_tables} tables)"));
+        }
         Self { bar }
+    }
+
+    /// Starts table `name`, the `number`th of `n_tables`, of a [`Self::gathering`] bar.
+    pub(crate) fn table(&self, name: &str, number: usize, n_tables: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(0);
+            bar.set_message(format!("{name}.pq ({number}/{n_tables} tables)"));
+        }
+    }
+
+    /// Sort indexes below `covered` are gathered into the current table.
+    pub(crate) fn gathered(&self, covered: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(covered);
+        }
     }
 
     /// Updates the counts.
@@ -56,6 +73,14 @@ impl Progress {
             *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
     }
+}
+
+/// A bar of `len` steps drawn with `template`, made the one log lines print above.
+fn show(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
+    bar
 }
 
 impl Drop for Progress {

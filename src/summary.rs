@@ -11,8 +11,8 @@ use futures::TryStreamExt;
 use scythe_core::schema::SORT_INDEX;
 use scythe_storage::Store;
 
+use crate::api::RunReport;
 use crate::error::Error;
-use crate::scythe::RunReport;
 
 /// Most error groups a summary lists.
 pub(crate) const TOP_GROUPS: usize = 5;

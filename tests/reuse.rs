@@ -50,6 +50,20 @@ impl Bench {
     }
 
     fn scatter(&self, specs: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let mut args = vec!["scatter", "counted", "--allow-failures", "--specs", specs.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (stdout, executed) = self.run(&args, env);
+        let folder = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("folder"))
+            .map(|uri| PathBuf::from(uri.trim().strip_prefix("file://").unwrap()))
+            .unwrap_or_else(|| panic!("no folder in: {stdout}"));
+        Outcome { stdout, executed, folder }
+    }
+
+    /// Runs the example's command `args` on the store; its stdout and the `x` of each
+    /// execution, sorted.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (String, Vec<String>) {
         let log = self.path("executions.log");
         let _ = std::fs::remove_file(&log);
         let mut command = support::bin::embedded("counted");
@@ -58,25 +72,13 @@ impl Bench {
         for (key, value) in env {
             command.env(key, value);
         }
-        let output = command
-            .arg("--storage")
-            .arg(self.path("runs"))
-            .args(["scatter", "counted", "--allow-failures", "--specs"])
-            .arg(specs)
-            .args(extra)
-            .output()
-            .unwrap();
+        let output = command.arg("--storage").arg(self.path("runs")).args(args).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
         let mut executed: Vec<String> =
             std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_owned).collect();
         executed.sort();
-        let folder = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("folder"))
-            .map(|uri| PathBuf::from(uri.trim().strip_prefix("file://").unwrap()))
-            .unwrap_or_else(|| panic!("no folder in: {stdout}"));
-        Outcome { stdout, executed, folder }
+        (stdout, executed)
     }
 }
 
@@ -274,6 +276,26 @@ fn explain_says_why_each_spec_ran() {
     let (counted, examples) = explained(&off.stdout);
     assert_eq!(counted, counts(&[("cache disabled", 4)]), "{}", off.stdout);
     assert_eq!(examples.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3], "{}", off.stdout);
+}
+
+#[test]
+fn work_reuses_cached_results_and_explains_the_rest() {
+    let bench = Bench::new();
+    bench.scatter(&bench.specs("specs.csv", &SPECS), &[], &[]);
+    let changed = bench.specs("changed.csv", &[SPECS[0], ("20", "a.txt", false), SPECS[2], SPECS[3]]);
+    let (allocated, executed) = bench.run(&["allocate", "counted", "--specs", changed.to_str().unwrap()], &[]);
+    assert!(executed.is_empty(), "allocate runs nothing");
+    let run = allocated.trim();
+    let (worked, executed) = bench.run(&["work", run, "--explain"], &[]);
+    assert_eq!(executed, ["20"], "{worked}");
+    assert!(worked.contains("reused 3 cached"), "{worked}");
+    let (counted, examples) = explained(&worked);
+    assert_eq!(counted, counts(&[("no entry", 1)]), "{worked}");
+    assert_eq!(examples.keys().copied().collect::<Vec<_>>(), [1], "{worked}");
+    bench.run(&["gather", run], &[]);
+    let folder = bench.path("runs").join(run);
+    assert_eq!(scalars(&folder)[1], (1, 40.0, 5));
+    assert_eq!(scalars(&folder).len(), 4);
 }
 
 /// `.scythe-cache/counted/runs`: the digests of runs that succeeded whole.

@@ -468,13 +468,7 @@ impl HatchetClient {
             external_ids: runs.iter().map(ToString::to_string).collect(),
             filter: None,
         };
-        let response = self
-            .admin
-            .clone()
-            .cancel_tasks(request)
-            .await
-            .map_err(|s| self.error("v1.AdminService/CancelTasks", &s))?;
-        Ok(response.into_inner().cancelled_tasks)
+        self.cancel_tasks(request).await
     }
 
     /// Cancels the queued and running runs created since `since` whose additional metadata has
@@ -499,6 +493,11 @@ impl HatchetClient {
                 additional_metadata: vec![format!("{key}:{value}")],
             }),
         };
+        self.cancel_tasks(request).await
+    }
+
+    /// `v1.AdminService/CancelTasks`: the ids of the runs cancelled.
+    async fn cancel_tasks(&self, request: proto::v1::CancelTasksRequest) -> Result<Vec<String>, HatchetError> {
         let response = self
             .admin
             .clone()

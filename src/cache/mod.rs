@@ -8,6 +8,12 @@
 //! Concurrent requests for one file in a process share one request. Past a size cap, the least
 //! recently used copies are evicted, never one used within the last minute (a running task may
 //! be reading it).
+//!
+//! Hand-written rather than built on `moka`: moka caches values in one process's memory, while
+//! these entries are files on disk shared by every worker process on the machine, kept across
+//! restarts and revalidated against the remote file before each reuse; what moka would add
+//! (single-flight, LRU order) is a `tokio::sync::OnceCell` per key and a sort by last use here,
+//! and it could not keep a copy a running task may still read (the one-minute window).
 
 mod entry;
 mod error;

@@ -8,10 +8,10 @@ use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
 
 use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
+use crate::api::Scythe;
 use crate::app::App;
 use crate::catalog;
 use crate::error::Error;
-use crate::scythe::Scythe;
 use crate::settings::EngineSettings;
 
 /// `worker`: serves the binary's experiments to the engine until stopped.

@@ -14,10 +14,10 @@ use scythe_hatchet::{
 };
 
 use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task, limited_leaf_task};
+use crate::api::Scythe;
 use crate::error::Error;
 use crate::fanout::{Children, FANOUT};
 use crate::registry::Registered;
-use crate::scythe::Scythe;
 
 pub(super) async fn run_action(
     client: &HatchetClient,

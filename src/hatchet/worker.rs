@@ -18,9 +18,9 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::definitions::{leaf_definition, limited_leaf_definition, root_definition};
 use super::tasks::run_action;
 use super::{Handler, connect, hatchet_error};
+use crate::api::Scythe;
 use crate::error::Error;
 use crate::registry::Registered;
-use crate::scythe::Scythe;
 
 /// Scatter nodes a worker holds at once unless `SCYTHE_WORKER_FAN_SLOTS` says otherwise.
 const DEFAULT_FAN_SLOTS: u32 = 100;

@@ -21,6 +21,7 @@ use scythe_storage::Store;
 
 use crate::error::Error;
 use crate::parts::{FAILURES, PROVENANCE, TableSpec, table_specs};
+use crate::ranges::ranges_of;
 
 /// Most specs per copied part.
 const PART_SPECS: u64 = 64 * 1024;
@@ -247,18 +248,6 @@ fn seek(mapping: &[(u64, u64)], at: usize, index: u64) -> usize {
     }
     let end = (at + step).min(mapping.len());
     at + mapping[at..end].partition_point(|&(old, _)| old < index)
-}
-
-/// Consecutive runs of sorted, distinct `indexes` as ranges.
-pub(crate) fn ranges_of(indexes: &[u64]) -> Vec<Range<u64>> {
-    let mut ranges: Vec<Range<u64>> = Vec::new();
-    for &index in indexes {
-        match ranges.last_mut() {
-            Some(last) if last.end == index => last.end += 1,
-            _ => ranges.push(index..index + 1),
-        }
-    }
-    ranges
 }
 
 #[cfg(test)]

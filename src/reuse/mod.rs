@@ -38,6 +38,7 @@ pub use explain::{Explanation, RanBecause};
 
 use crate::cache::FileCache;
 use crate::error::Error;
+use crate::ranges::subtract;
 use crate::registry::Registered;
 use crate::specs::SpecRows;
 
@@ -329,36 +330,9 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// `ranges` without the sorted `removed` indexes.
-fn subtract(ranges: &[Range<u64>], removed: &[u64]) -> Vec<Range<u64>> {
-    let mut out = Vec::new();
-    for range in ranges {
-        let mut next = range.start;
-        let from = removed.partition_point(|&i| i < range.start);
-        for &index in removed[from..].iter().take_while(|&&i| i < range.end) {
-            if index > next {
-                out.push(next..index);
-            }
-            next = index + 1;
-        }
-        if next < range.end {
-            out.push(next..range.end);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cached_specs_leave_the_pending_ranges() {
-        assert_eq!(subtract(&[0..10, 20..25], &[0, 3, 4, 9, 21]), vec![1..3, 5..9, 20..21, 22..25]);
-        assert_eq!(subtract(&[0..3, 5..6], &[]), vec![0..3, 5..6]);
-        assert_eq!(subtract(&[0..3, 5..6], &[0, 1, 2, 5]), Vec::<Range<u64>>::new());
-        assert_eq!(copy::ranges_of(&[1, 2, 3, 7]), vec![1..4, 7..8]);
-    }
 
     #[test]
     fn a_finding_takes_16_bytes_and_keeps_its_hit() {

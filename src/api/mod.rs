@@ -24,6 +24,9 @@ use crate::lease::Holder;
 use crate::manifest::{Summary, to_yaml};
 use crate::parts::{FAILURES, SCALARS};
 use crate::progress::Progress;
+#[cfg(feature = "hatchet")]
+use crate::ranges::covers;
+use crate::ranges::{ranges_of, uncovered, union_ranges};
 use crate::registry::{Registered, register};
 use crate::settings::{EngineSettings, StorageSettings};
 use crate::specs::{SpecRows, Specs, load};
@@ -85,6 +88,8 @@ pub struct WorkReport {
     pub missing: u64,
     /// Specs not run because the result cache had their result.
     pub reused: u64,
+    /// Why the specs that ran were not reused.
+    pub explanation: crate::reuse::Explanation,
 }
 
 /// Scatters specs and reaps results on a store, with the embedded engine.
@@ -215,12 +220,7 @@ impl Scythe {
         version: VersionStrategy,
         engine: &str,
     ) -> Result<RunId, Error> {
-        let valid = {
-            let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
-            load(specs, experiment.schema().input(), &check)?
-        };
-        let mut allocation =
-            allocate(&self.store, experiment.as_ref(), valid, version, Utc::now(), self.on_breaking).await?;
+        let mut allocation = self.validate_and_allocate(experiment.as_ref(), specs, version).await?;
         engine.clone_into(&mut allocation.manifest.engine);
         if let Err(error) = commit(&self.store, &allocation, experiment.schema().input()).await {
             discard(&self.store, &allocation).await;
@@ -228,6 +228,19 @@ impl Scythe {
         }
         allocation.lease.release().await?;
         Ok(allocation.layout.run().clone())
+    }
+
+    /// Checks every spec (nothing is written if one is invalid), then claims the version and
+    /// run folder and uploads the input files; the caller commits the allocation.
+    async fn validate_and_allocate(
+        &self,
+        experiment: &dyn Registered,
+        specs: &Specs,
+        version: VersionStrategy,
+    ) -> Result<Allocation, Error> {
+        let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
+        let valid = load(specs, experiment.schema().input(), &check)?;
+        allocate(&self.store, experiment, valid, version, Utc::now(), self.on_breaking).await
     }
 
     /// Runs the specs of `rows` that have no result yet. With `first_attempt` (a distributed
@@ -297,6 +310,7 @@ impl Scythe {
             run_time: execution.elapsed,
             missing: 0,
             reused: execution.reused,
+            explanation: execution.explanation,
         })
     }
 
@@ -393,12 +407,7 @@ impl Scythe {
             // A supervised scatter whose worker process died goes on with its run.
             return self.resume_registered(experiment, &run, false).await;
         }
-        let valid = {
-            let check = |batch: &RecordBatch, first_row: u64| experiment.check_decode(batch, first_row);
-            load(specs, experiment.schema().input(), &check)?
-        };
-        let allocation =
-            Arc::new(allocate(&self.store, experiment.as_ref(), valid, version, Utc::now(), self.on_breaking).await?);
+        let allocation = Arc::new(self.validate_and_allocate(experiment.as_ref(), specs, version).await?);
         // specs.pq and the manifest are written while the specs run from memory.
         let mut committing = {
             let (store, allocation, input) =
@@ -594,7 +603,10 @@ impl Scythe {
         specs: Option<&SpecRows>,
         digest: Option<crate::reuse::RunDigest>,
     ) -> Result<GatherSummary, Error> {
-        let summary = gather(&self.store, schema, layout, n_specs, specs).await?;
+        let progress = Progress::gathering(n_specs, crate::parts::table_specs(schema).len(), self.engine.progress);
+        let summary = gather(&self.store, schema, layout, n_specs, specs, &progress).await;
+        progress.finish();
+        let summary = summary?;
         if summary.missing == 0 {
             let document = Summary {
                 experiment_id: layout.run().to_string(),
@@ -643,32 +655,6 @@ struct RunPlan {
     retried: u64,
 }
 
-/// Consecutive runs of `indexes` (sorted, distinct) as ranges.
-fn ranges_of(indexes: &[u64]) -> Vec<Range<u64>> {
-    let mut ranges: Vec<Range<u64>> = Vec::new();
-    for &index in indexes {
-        match ranges.last_mut() {
-            Some(last) if last.end == index => last.end += 1,
-            _ => ranges.push(index..index + 1),
-        }
-    }
-    ranges
-}
-
-/// The union of `ranges`, sorted and with overlapping or touching ranges merged.
-fn union_ranges(ranges: impl IntoIterator<Item = Range<u64>>) -> Vec<Range<u64>> {
-    let mut ranges: Vec<Range<u64>> = ranges.into_iter().filter(|r| !r.is_empty()).collect();
-    ranges.sort_by_key(|r| (r.start, r.end));
-    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
-    for range in ranges {
-        match merged.last_mut() {
-            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
-            _ => merged.push(range),
-        }
-    }
-    merged
-}
-
 /// Waits for `commit` (specs.pq, then the manifest) started alongside the specs.
 async fn join_commit(committing: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
     committing
@@ -696,34 +682,6 @@ async fn pending_ranges(
         }
     }
     Ok((uncovered(covered, within), generation))
-}
-
-/// The parts of `within` that no range of `covered` (in any order, overlapping or not) covers.
-fn uncovered(mut covered: Vec<Range<u64>>, within: Range<u64>) -> Vec<Range<u64>> {
-    covered.sort_by_key(|r| (r.start, r.end));
-    let mut pending = Vec::new();
-    let mut next = within.start;
-    for range in covered {
-        if range.start > next && next < within.end {
-            pending.push(next..range.start.min(within.end));
-        }
-        next = next.max(range.end);
-    }
-    if next < within.end {
-        pending.push(next..within.end);
-    }
-    pending
-}
-
-/// Whether `range` lies inside one range of `merged` (disjoint and sorted, as [`union_ranges`]
-/// returns them); an empty range always does.
-#[cfg(any(feature = "hatchet", test))]
-fn covers(merged: &[Range<u64>], range: &Range<u64>) -> bool {
-    if range.is_empty() {
-        return true;
-    }
-    let i = merged.partition_point(|r| r.start <= range.start);
-    i > 0 && merged[i - 1].end >= range.end
 }
 
 /// Reads a run's `specs.pq` back as conformed input batches.
@@ -758,50 +716,4 @@ async fn read_specs(
         .map(|batch| batch.project(&input_columns).map_err(Error::arrow("reading specs.pq")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SpecRows::starting_at(first_row, projected))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_indexes_become_ranges_merged_with_the_pending_ones() {
-        assert_eq!(ranges_of(&[]), Vec::<Range<u64>>::new());
-        assert_eq!(ranges_of(&[3, 4, 5, 9, 11, 12]), vec![3..6, 9..10, 11..13]);
-        let pending = vec![0..2, 6..9, 20..30];
-        assert_eq!(
-            union_ranges(pending.into_iter().chain(ranges_of(&[2, 5, 9, 12]))),
-            vec![0..3, 5..10, 12..13, 20..30]
-        );
-        assert_eq!(union_ranges([5..10, 0..0, 1..6, 10..11]), vec![1..11]);
-    }
-
-    #[test]
-    fn covered_ranges_are_found_in_the_merged_parts() {
-        let parts = union_ranges([12..14, 0..4, 4..8, 5..6, 20..20, 30..40]);
-        assert_eq!(parts, vec![0..8, 12..14, 30..40]);
-        for (range, expected) in
-            [(0..8, true), (2..5, true), (0..9, false), (8..12, false), (12..14, true), (13..15, false), (35..40, true)]
-        {
-            assert_eq!(covers(&parts, &range), expected, "{range:?}");
-        }
-        assert!(covers(&parts, &(50..50)), "an empty range is covered");
-        assert!(!covers(&[], &(0..1)));
-    }
-
-    #[test]
-    #[allow(clippy::single_range_in_vec_init)] // one-range lists of sort indexes
-    fn pending_ranges_are_the_gaps_between_parts_inside_the_shard() {
-        // Nothing written: the whole shard.
-        assert_eq!(uncovered(vec![], 10..20), vec![10..20]);
-        // Parts in any order, overlapping (a retried leaf wrote a generation 1 part over 4..8).
-        assert_eq!(uncovered(vec![12..14, 0..4, 4..8, 5..6], 0..20), vec![8..12, 14..20]);
-        // Parts reaching past the shard on both sides leave only what lies inside it.
-        assert_eq!(uncovered(vec![0..12, 18..30], 10..20), vec![12..18]);
-        // Fully covered, and an empty shard.
-        assert_eq!(uncovered(vec![0..5, 5..10], 0..10), Vec::<Range<u64>>::new());
-        assert_eq!(uncovered(vec![0..5], 7..7), Vec::<Range<u64>>::new());
-        // A part starting at the shard's end does not create an empty gap.
-        assert_eq!(uncovered(vec![20..25], 10..20), vec![10..20]);
-    }
 }
