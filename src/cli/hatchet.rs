@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
@@ -10,8 +9,8 @@ use scythe_storage::Store;
 use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
 use crate::api::Scythe;
 use crate::app::App;
-use crate::catalog;
 use crate::error::Error;
+use crate::hatchet::TaskShape;
 use crate::settings::EngineSettings;
 
 /// `worker`: serves the binary's experiments to the engine until stopped.
@@ -43,70 +42,38 @@ pub(super) async fn scatter(
 ) -> Result<ExitCode, Error> {
     let registered = app.find(&new.experiment)?;
     let specs = choose_specs(app, new)?;
-    // Connect first: a wrong token or engine must not use up a version.
-    let (client, engine_version) = crate::hatchet::connect().await?;
-    let scythe = scythe_for(store.clone(), new);
-    let run = scythe.allocate_on(Arc::clone(&registered), &specs, new.version, "hatchet").await?;
-    let n_specs = catalog::run_info(&store, run.clone()).await?.n_specs;
-    let plan = crate::hatchet::Plan::new(
-        n_specs,
-        tasks.batch.or(registered.config().batch),
-        tasks.fanout,
-        tasks.max_concurrency,
-    );
-    let root = crate::hatchet::trigger(&client, &run, &plan).await?;
-    let layout = RunLayout::new(store.prefix(), run.clone());
-    // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
-    crate::cancel::record_engine_run(&store, &layout, root.as_str()).await?;
+    let scythe = scythe_for(store, new);
+    let shape = TaskShape { batch: tasks.batch, fanout: tasks.fanout, max_concurrency: tasks.max_concurrency };
+    let triggered = scythe.scatter_on_hatchet(registered, &specs, new.version, shape).await?;
+    let run = triggered.run.clone();
     say!("run        {run}");
-    say!("folder     {}", store.uri(&layout.run_dir()));
-    say!("hatchet    {} (engine {engine_version})", root.as_str());
-    say!("tasks      {plan}");
+    say!("folder     {}", triggered.folder);
+    say!("hatchet    {} (engine {})", triggered.root.as_str(), triggered.engine_version);
+    say!("tasks      {}", triggered.plan);
     if !tasks.wait {
         say!("note       running on Hatchet workers: `status {run}` shows progress");
         return Ok(ExitCode::SUCCESS);
     }
-    let started = std::time::Instant::now();
-    let progress = crate::progress::Progress::new(n_specs, std::io::stderr().is_terminal());
-    let waiting = crate::hatchet::wait(&client, root);
-    tokio::pin!(waiting);
-    let output = loop {
-        tokio::select! {
-            output = &mut waiting => break output,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
-                if let Ok(done) = catalog::progress(&store, &run).await {
-                    progress.set(done, 0);
-                }
-            }
-        }
-    };
-    progress.finish();
-    let output = match output {
-        // `cancel` from another shell: the root ends cancelled, which is not a failure of the run.
-        Err(_) if crate::cancel::is_cancelled(&store, &layout).await? => {
-            return Err(Error::RunCancelled { run: run.to_string() });
-        }
-        output => output?,
-    };
+    let finished = scythe.wait_on_hatchet(triggered, std::io::stderr().is_terminal()).await?;
     say!(
-        "specs      {n_specs} ({} succeeded, {} failed, {} not run) in {:.2?}",
-        output.succeeded,
-        output.failed,
-        output.missing,
-        started.elapsed()
+        "specs      {} ({} succeeded, {} failed, {} not run) in {:.2?}",
+        finished.n_specs,
+        finished.succeeded,
+        finished.failed,
+        finished.missing,
+        finished.elapsed
     );
-    let reused = crate::provenance::count_reused(&store, &layout).await?;
-    if reused > 0 {
+    if finished.reused > 0 {
         say!(
-            "cache      reused {reused} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)"
+            "cache      reused {} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)",
+            finished.reused
         );
     }
-    if output.failed > 0 {
-        let groups = crate::summary::failure_groups(&store, &layout.final_table(crate::parts::FAILURES)).await?;
-        crate::summary::write_failure_groups(&mut std::io::stdout().lock(), output.failed, &groups)
+    if finished.failed > 0 {
+        crate::summary::write_failure_groups(&mut std::io::stdout().lock(), finished.failed, &finished.failure_groups)
             .map_err(Error::io("writing to standard output"))?;
     }
-    Ok(crate::summary::exit_code(output.failed, output.missing, outcome.allow_failures))
+    Ok(crate::summary::exit_code(finished.failed, finished.missing, outcome.allow_failures))
 }
 
 /// Where the engine says the recorded root tasks of a Hatchet run are (nothing when it cannot

@@ -1,5 +1,6 @@
 //! Distributed runs on Hatchet: the worker that serves Scythe's tasks, and the distributed
-//! scatter that triggers them.
+//! scatter that triggers them (`scatter.rs`: [`Scythe::scatter_on_hatchet`] and
+//! [`Scythe::wait_on_hatchet`]).
 //!
 //! Two kinds of tasks, both taking a run id and a sort-index range (specs travel by reference
 //! in `specs.pq`, never inline):
@@ -29,9 +30,11 @@ use crate::registry::Registered;
 use crate::settings::EngineSettings;
 
 mod definitions;
+mod scatter;
 mod tasks;
 mod worker;
 
+pub(crate) use scatter::TaskShape;
 pub(crate) use worker::{WorkerSettings, serve};
 
 /// The task that fans a run out and gathers it.

@@ -1,0 +1,132 @@
+//! `scatter` on Hatchet as steps of the Rust API: allocate the run and trigger its root task
+//! ([`Scythe::scatter_on_hatchet`]), then, if the caller waits, follow it to the end
+//! ([`Scythe::wait_on_hatchet`]). The CLI only parses the options and prints what these return.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scythe_core::VersionStrategy;
+use scythe_core::layout::{RunId, RunLayout};
+use scythe_hatchet::HatchetClient;
+
+use super::{Plan, connect, trigger, wait};
+use crate::api::Scythe;
+use crate::error::Error;
+use crate::progress::Progress;
+use crate::registry::Registered;
+use crate::specs::Specs;
+use crate::summary::FailureGroup;
+
+/// How a run on Hatchet is cut into tasks; `None` takes the default (for `batch`, the
+/// experiment's own `batch` option first).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TaskShape {
+    /// Specs per leaf task.
+    pub(crate) batch: Option<u32>,
+    /// Most children per scatter task.
+    pub(crate) fanout: Option<u64>,
+    /// Most leaves of the run at once.
+    pub(crate) max_concurrency: Option<u32>,
+}
+
+/// A run allocated and triggered on the engine.
+pub(crate) struct Triggered {
+    /// The run.
+    pub(crate) run: RunId,
+    /// Its folder's URI.
+    pub(crate) folder: String,
+    /// The engine's id of the root task.
+    pub(crate) root: scythe_hatchet::RunId,
+    /// The engine's version.
+    pub(crate) engine_version: String,
+    /// The task tree.
+    pub(crate) plan: Plan,
+    n_specs: u64,
+    client: HatchetClient,
+}
+
+/// How a run on Hatchet ended; its root task gathered the final tables.
+pub(crate) struct Finished {
+    pub(crate) n_specs: u64,
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    /// Specs without a result (a leaf lost for good is recorded as failures, so normally 0).
+    pub(crate) missing: u64,
+    /// From the trigger to the end of the root task.
+    pub(crate) elapsed: Duration,
+    /// Specs whose results the leaves took from the result cache.
+    pub(crate) reused: u64,
+    /// The failures, grouped by message.
+    pub(crate) failure_groups: Vec<FailureGroup>,
+}
+
+/// How often the progress bar of a waiting scatter counts the result parts.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl Scythe {
+    /// Connects to the engine (first: a wrong token or address must not use up a version),
+    /// allocates a run of `specs` and triggers its root task, cut as `shape` says.
+    pub(crate) async fn scatter_on_hatchet(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+        shape: TaskShape,
+    ) -> Result<Triggered, Error> {
+        let (client, engine_version) = connect().await?;
+        let batch = shape.batch.or(experiment.config().batch);
+        let run = self.allocate_on(experiment, specs, version, "hatchet").await?;
+        let store = self.store();
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        let n_specs = crate::catalog::run_info(store, run.clone()).await?.n_specs;
+        let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency);
+        let root = trigger(&client, &run, &plan).await?;
+        // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
+        crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;
+        Ok(Triggered { folder: store.uri(&layout.run_dir()), run, root, engine_version, plan, n_specs, client })
+    }
+
+    /// Waits for the root task of `triggered` to end, counting the result parts for a progress
+    /// bar if `show_progress`. A run cancelled meanwhile (`cancel` from another shell) is
+    /// [`Error::RunCancelled`], not a failure.
+    pub(crate) async fn wait_on_hatchet(&self, triggered: Triggered, show_progress: bool) -> Result<Finished, Error> {
+        let Triggered { run, root, n_specs, client, .. } = triggered;
+        let store = self.store();
+        let layout = RunLayout::new(store.prefix(), run.clone());
+        let started = Instant::now();
+        let progress = Progress::new(n_specs, show_progress);
+        let waiting = wait(&client, root);
+        tokio::pin!(waiting);
+        let output = loop {
+            tokio::select! {
+                output = &mut waiting => break output,
+                _ = tokio::time::sleep(PROGRESS_EVERY), if show_progress => {
+                    if let Ok(done) = crate::catalog::progress(store, &run).await {
+                        progress.set(done, 0);
+                    }
+                }
+            }
+        };
+        progress.finish();
+        let output = match output {
+            Err(_) if crate::cancel::is_cancelled(store, &layout).await? => {
+                return Err(Error::RunCancelled { run: run.to_string() });
+            }
+            output => output?,
+        };
+        let failure_groups = if output.failed > 0 {
+            crate::summary::failure_groups(store, &layout.final_table(crate::parts::FAILURES)).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Finished {
+            n_specs,
+            succeeded: output.succeeded,
+            failed: output.failed,
+            missing: output.missing,
+            elapsed: started.elapsed(),
+            reused: crate::provenance::count_reused(store, &layout).await?,
+            failure_groups,
+        })
+    }
+}
