@@ -301,7 +301,9 @@ impl HatchetError {
     }
 }
 
-/// The error and its sources, joined with ": " (transport errors hide the useful part in the chain).
+/// The error and its sources, joined with ": ", leaving out a source whose text is already in
+/// the message (transport errors hide the useful part in the chain). The same rule as
+/// scythe-core's error chain (the two crates do not depend on each other).
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
