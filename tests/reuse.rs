@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, UInt64Type};
+use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use support::counted::cached_from;
 
 /// A folder with a store, a log of executions and the input files.
 struct Bench(support::workdir::Workdir);
@@ -154,31 +154,9 @@ fn final_rows(folder: &Path, run: &str) -> BTreeMap<String, (String, Vec<String>
     tables
 }
 
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().collect::<Result<_, _>>().unwrap()
-}
-
 /// `(sort_index, y, file_bytes)` of a run's `final/scalars.pq`.
 fn scalars(folder: &Path) -> Vec<(u64, f64, u64)> {
-    let mut rows = Vec::new();
-    for batch in read_table(&folder.join("final/scalars.pq")) {
-        let index = batch.column_by_name("sort_index").unwrap().as_primitive::<UInt64Type>();
-        let y = batch.column_by_name("y").unwrap().as_primitive::<Float64Type>();
-        let bytes = batch.column_by_name("file_bytes").unwrap().as_primitive::<UInt64Type>();
-        rows.extend((0..batch.num_rows()).map(|row| (index.value(row), y.value(row), bytes.value(row))));
-    }
-    rows
-}
-
-/// `cached_from` of each row of a run's `final/provenance.pq`.
-fn cached_from(folder: &Path) -> Vec<Option<String>> {
-    let mut values = Vec::new();
-    for batch in read_table(&folder.join("final/provenance.pq")) {
-        let column = batch.column_by_name("cached_from").unwrap().as_string::<i32>();
-        values.extend((0..column.len()).map(|row| column.is_valid(row).then(|| column.value(row).to_owned())));
-    }
-    values
+    support::counted::scalars(folder).into_iter().map(|(index, _, y, bytes)| (index, y, bytes)).collect()
 }
 
 const SPECS: [(&str, &str, bool); 4] =
