@@ -70,22 +70,46 @@ workers_peak_mib() {
   echo "scale=1; $max / 1024" | bc
 }
 
+# CPU seconds (user+sys) of the engine: hatchet-lite, and PostgreSQL (the postmaster with the
+# backends it has reaped, plus the live ones).
+engine_cpu() {
+  local total=0 pid fields postmaster
+  for pid in $(pgrep -x hatchet-lite); do
+    read -ra fields < <(sed 's/.*) //' "/proc/$pid/stat")
+    total=$((total + fields[11] + fields[12]))
+  done
+  for postmaster in $(pgrep -x postgres); do
+    [[ "$(ps -o comm= -p "$(ps -o ppid= -p "$postmaster" | tr -d ' ')")" == postgres ]] && continue
+    read -ra fields < <(sed 's/.*) //' "/proc/$postmaster/stat")
+    total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
+    for pid in $(pgrep -P "$postmaster"); do
+      read -ra fields < <(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+      total=$((total + fields[11] + fields[12]))
+    done
+  done
+  echo "scale=2; $total / $(getconf CLK_TCK)" | bc
+}
+
 rows=()
-row() { rows+=("$(printf '%-34s %8s %7s %9s %9s %9s %11s %10s' "$@")"); }
+row() { rows+=("$(printf '%-34s %8s %7s %9s %9s %9s %11s %10s %11s %11s' "$@")"); }
 # scythe LABEL N [scatter args...]: one Hatchet run; sets wall, cpu.
 scythe_run() {
-  local label=$1 n=$2 start end cpu0 tasks
+  local label=$1 n=$2 start end cpu0 engine0 tasks engine client
   shift 2
   cpu0=$(workers_cpu)
+  engine0=$(engine_cpu)
   start=$(date +%s.%N)
-  "$bin" scatter distance --design random -n "$n" --engine hatchet --wait "$@" > "$work/last.txt" 2>&1 || { cat "$work/last.txt" >&2; exit 1; }
+  /usr/bin/time -f '%M' -o "$work/client.kib" \
+    "$bin" scatter distance --design random -n "$n" --engine hatchet --wait "$@" > "$work/last.txt" 2>&1 || { cat "$work/last.txt" >&2; exit 1; }
   end=$(date +%s.%N)
   grep -q "($n succeeded" "$work/last.txt" || { cat "$work/last.txt" >&2; exit 1; }
   wall=$(echo "$end - $start" | bc)
   cpu=$(echo "$(workers_cpu) - $cpu0" | bc)
+  engine=$(echo "$(engine_cpu) - $engine0" | bc)
+  client=$(echo "scale=1; $(tail -1 "$work/client.kib") / 1024" | bc)
   tasks=$(sed -n 's/^tasks *\([0-9]*\) leaves.*/\1/p' "$work/last.txt")
   row "$label" "$n" "$tasks" "$(printf %.2f "$wall")" "$(printf %.0f "$(echo "$n / $wall" | bc -l)")" \
-    "$(printf %.1f "$(echo "$tasks / $wall" | bc -l)")" "$cpu" "$(workers_peak_mib)"
+    "$(printf %.1f "$(echo "$tasks / $wall" | bc -l)")" "$cpu" "$(workers_peak_mib)" "$engine" "$client"
 }
 
 say "Scythe: $specs specs, default batching"
@@ -141,7 +165,10 @@ fi
 
 echo
 echo "Hatchet $engine_version on loopback, $workers workers x $slots slots, SeaweedFS S3; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-34s %8s %7s %9s %9s %9s %11s %10s\n' client specs tasks "wall s" specs/s tasks/s "worker CPU" "peak MiB"
+printf '%-34s %8s %7s %9s %9s %9s %11s %10s %11s %11s\n' client specs tasks "wall s" specs/s tasks/s "worker CPU" "peak MiB" \
+  "engine CPU" "scatter MiB"
+echo "(peak MiB: the largest worker process so far; engine CPU: hatchet-lite + PostgreSQL during the run;"
+echo " scatter MiB: peak of the process that allocated, triggered and waited)"
 printf '%s\n' "${rows[@]}"
 echo
 scythe_task_rate=$(echo "$specs / $scythe_one_wall" | bc -l)
