@@ -319,7 +319,7 @@ fn template_is_a_header_and_one_valid_row() {
 #[test]
 fn designs_match_scipy_and_salib() {
     let Some(python) = std::env::var_os("SCYTHE_PYTHON") else {
-        eprintln!("SCYTHE_PYTHON not set: skipping the scipy/SALib cross-check");
+        support::require::skip("SCYTHE_PYTHON is not set: no scipy/SALib cross-check");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

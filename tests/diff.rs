@@ -92,7 +92,7 @@ fn column<'a>(diff: &'a Value, column: &str) -> &'a Value {
 /// With `SCYTHE_PYTHON`, pandas recomputes `diff` from the two runs' tables.
 fn pandas_agrees(bench: &Bench, a: &str, b: &str, diff: &Value) {
     let Some(python) = std::env::var_os("SCYTHE_PYTHON") else {
-        eprintln!("SCYTHE_PYTHON not set: skipping the pandas cross-check of diff");
+        support::require::skip("SCYTHE_PYTHON is not set: no pandas cross-check of diff");
         return;
     };
     let json = bench.path("diff.json");

@@ -90,7 +90,7 @@ fn ishigami_sobol_indices_are_within_003_of_the_analytic_values() {
     assert_eq!(finals, ["failures.pq", "provenance.pq", "scalars.pq"], "report wrote into final/");
 
     match std::env::var_os("SCYTHE_PYTHON") {
-        None => eprintln!("SCYTHE_PYTHON not set: skipping the pandas/numpy/SALib cross-check of the report"),
+        None => support::require::skip("SCYTHE_PYTHON is not set: no pandas/numpy/SALib cross-check of the report"),
         Some(python) => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/report_check.py");
             let output = std::process::Command::new(python).arg(script).arg(&run).output().unwrap();
@@ -192,9 +192,9 @@ fn categorical_inputs_are_grouped_by_value_and_times_come_from_provenance() {
     assert!(rates["basement=false"].0 == 0 && rates["label=north"] == (flat.0, 600), "{rates:?}");
 
     match std::env::var_os("SCYTHE_PYTHON") {
-        None => {
-            eprintln!("SCYTHE_PYTHON not set: skipping the pandas check of time.pq, slowest.pq and failure_rates.pq")
-        }
+        None => support::require::skip(
+            "SCYTHE_PYTHON is not set: no pandas check of time.pq, slowest.pq and failure_rates.pq",
+        ),
         Some(python) => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/report_time_check.py");
             let output = std::process::Command::new(python)
@@ -218,7 +218,7 @@ fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("chromium")).find(|p| p.exists()));
     if found.is_none() {
-        eprintln!("chromium not installed: skipping the browser check (scripts/test.sh installs it)");
+        support::require::skip("chromium is not installed: no browser check (scripts/test.sh installs it)");
     }
     found
 }

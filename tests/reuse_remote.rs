@@ -93,8 +93,8 @@ async fn on_s3_re_runs_execute_only_what_changed() {
 #[test]
 fn on_hatchet_re_runs_execute_only_what_changed() {
     if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        eprintln!(
-            "skipping: HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)"
+        support::require::skip(
+            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
         );
         return;
     }
