@@ -92,7 +92,7 @@ struct Limit {
     max_concurrency: Option<u32>,
 }
 
-/// What the embedded scatter, resume and work also print.
+/// What scatter (embedded, or on Hatchet with `--wait`), resume and work also print.
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct Explain {
     /// Say why specs ran instead of reusing a cached result: a count per reason (no entry,
@@ -412,6 +412,8 @@ struct HatchetTasks {
     fanout: Option<u64>,
     /// Most leaves of the run at once.
     max_concurrency: Option<u32>,
+    /// Print why specs ran (with `wait`: the leaves report it).
+    explain: bool,
 }
 
 /// The commands that need a Hatchet engine, compiled with the `hatchet` feature.
@@ -560,10 +562,11 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         }
         // Handled before the store is opened (a design touches no storage).
         Command::Design { .. } => Ok(ExitCode::SUCCESS),
-        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, limit, .. }
+        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, limit, explain, .. }
             if choice.is_hatchet() =>
         {
-            let tasks = HatchetTasks { wait, batch, fanout, max_concurrency: limit.max_concurrency };
+            let tasks =
+                HatchetTasks { wait, batch, fanout, max_concurrency: limit.max_concurrency, explain: explain.explain };
             hatchet::scatter(&app, store, &new, &outcome, tasks).await
         }
         Command::Scatter { run: new, outcome, explain, workers, limit, .. } => {

@@ -27,17 +27,22 @@ fn re_runs_execute_only_what_changed(bench: &mut Counted, a: &str, b: &str, chan
     assert_eq!(original, [(0, 1.0, 2.0, 5), (1, 2.0, 4.0, 5), (2, 3.0, 6.0, 6), (3, 4.0, 8.0, 6)]);
 
     // Identical: nothing runs, and the final tables are the same row for row.
-    let same = bench.scatter("counted", &specs, &[], false);
+    let same = bench.scatter("counted", &specs, &["--explain"], false);
     assert_eq!(same.executed, Vec::<String>::new(), "{}", same.stdout);
     assert!(same.stdout.contains("reused 4 specs"), "{}", same.stdout);
+    assert!(same.stdout.contains("explain    no spec ran: every result was reused"), "{}", same.stdout);
     assert_eq!(scalars(&same.folder), original);
     assert_eq!(failures(&same.folder), Vec::<u64>::new());
     assert_eq!(cached_from(&same.folder), vec![Some(first.run.clone()); 4]);
 
     // One spec changed: only it runs.
     let changed = bench.specs("changed.csv", &[("1", a, false), ("20", a, false), ("3", b, false), ("4", b, false)]);
-    let one = bench.scatter("counted", &changed, &[], false);
+    let one = bench.scatter("counted", &changed, &["--explain"], false);
     assert_eq!(one.executed, ["20"], "{}", one.stdout);
+    // On Hatchet the leaves report why their specs ran, and the root adds them up.
+    assert!(one.stdout.contains("explain    1 specs ran:"), "{}", one.stdout);
+    assert!(one.stdout.contains("1 × no entry (new input values)"), "{}", one.stdout);
+    assert!(one.stdout.contains("sort_index 1: no entry"), "{}", one.stdout);
     assert_eq!(scalars(&one.folder)[1], (1, 20.0, 40.0, 5));
 
     // An input file changed in place (same path or key): exactly the specs that use it run.

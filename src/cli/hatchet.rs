@@ -52,6 +52,9 @@ pub(super) async fn scatter(
     say!("tasks      {}", triggered.plan);
     if !tasks.wait {
         say!("note       running on Hatchet workers: `status {run}` shows progress");
+        if tasks.explain {
+            say!("note       --explain needs --wait on Hatchet: the leaves report why their specs ran when they end");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let finished = scythe.wait_on_hatchet(triggered, std::io::stderr().is_terminal()).await?;
@@ -71,6 +74,10 @@ pub(super) async fn scatter(
     }
     if finished.failed > 0 {
         crate::summary::write_failure_groups(&mut std::io::stdout().lock(), finished.failed, &finished.failure_groups)
+            .map_err(Error::io("writing to standard output"))?;
+    }
+    if tasks.explain {
+        crate::summary::write_explanation(&mut std::io::stdout().lock(), &finished.explanation)
             .map_err(Error::io("writing to standard output"))?;
     }
     Ok(crate::summary::exit_code(finished.failed, finished.missing, outcome.allow_failures))

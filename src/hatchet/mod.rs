@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::fanout::FANOUT;
 use crate::registry::Registered;
+use crate::reuse::Explanation;
 use crate::settings::EngineSettings;
 
 mod definitions;
@@ -114,6 +115,10 @@ pub(crate) struct RangeOutput {
     pub(crate) succeeded: u64,
     pub(crate) failed: u64,
     pub(crate) missing: u64,
+    /// Why the specs that ran were not reused from the result cache (for `--explain`); absent
+    /// in the outputs of workers older than this field.
+    #[serde(default, skip_serializing_if = "Explanation::is_empty")]
+    pub(crate) explanation: Explanation,
 }
 
 /// An error of the engine, its client or a payload, kept as the source of [`Error::Hatchet`].

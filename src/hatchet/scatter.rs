@@ -58,6 +58,8 @@ pub(crate) struct Finished {
     pub(crate) reused: u64,
     /// The failures, grouped by message.
     pub(crate) failure_groups: Vec<FailureGroup>,
+    /// Why the specs that ran were not reused, as the leaves reported it.
+    pub(crate) explanation: crate::reuse::Explanation,
 }
 
 /// How often the progress bar of a waiting scatter counts the result parts.
@@ -127,6 +129,7 @@ impl Scythe {
             elapsed: started.elapsed(),
             reused: crate::provenance::count_reused(store, &layout).await?,
             failure_groups,
+            explanation: output.explanation,
         })
     }
 }

@@ -39,7 +39,12 @@ pub(super) async fn run_action(
             let report = scythe
                 .work_registered(Arc::clone(experiment), &run, input.start..input.end, action.retry_count == 0)
                 .await?;
-            Ok(RangeOutput { succeeded: report.succeeded, failed: report.failed, missing: 0 })
+            Ok(RangeOutput {
+                succeeded: report.succeeded,
+                failed: report.failed,
+                missing: 0,
+                explanation: report.explanation,
+            })
         }
         Handler::Root(experiments) => {
             let experiment = experiments.get(run.experiment()).cloned().ok_or_else(|| Error::UnknownExperiment {
@@ -119,6 +124,7 @@ async fn scatter_node(
                 if let Ok(output) = serde_json::from_value::<RangeOutput>(output) {
                     total.succeeded += output.succeeded;
                     total.failed += output.failed;
+                    total.explanation.merge(output.explanation);
                 }
                 continue;
             }
@@ -137,7 +143,12 @@ async fn scatter_node(
         return Ok(total);
     }
     let summary = scythe.gather_registered(experiment, run).await?;
-    Ok(RangeOutput { succeeded: summary.succeeded, failed: summary.failed, missing: summary.missing })
+    Ok(RangeOutput {
+        succeeded: summary.succeeded,
+        failed: summary.failed,
+        missing: summary.missing,
+        explanation: total.explanation,
+    })
 }
 
 /// How long a scatter node waits without any child finishing before it looks in storage.
@@ -190,7 +201,7 @@ async fn wait_for_children(
                 for (&i, done) in open.iter().zip(done) {
                     if done {
                         let specs = ranges[i].end - ranges[i].start;
-                        let output = serde_json::json!(RangeOutput { succeeded: specs, failed: 0, missing: 0 });
+                        let output = serde_json::json!(RangeOutput { succeeded: specs, ..RangeOutput::default() });
                         outcomes[i] = Some(Ok(RunOutcome::Completed(output)));
                         left -= 1;
                         stuck.push(ids[i].clone());

@@ -10,7 +10,8 @@ use super::index::Finding;
 pub(crate) const EXAMPLES: usize = 10;
 
 /// Why one spec ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RanBecause {
     /// The index has no entry for its input values: a new spec.
@@ -68,7 +69,9 @@ impl fmt::Display for RanBecause {
 }
 
 /// Why the specs of an execution ran: a count per reason and the first few specs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Serialized in the outputs of Hatchet tasks, so that a distributed run can explain itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Explanation {
     /// Specs that ran, by reason.
     pub counts: BTreeMap<RanBecause, u64>,
@@ -90,11 +93,57 @@ impl Explanation {
         explanation
     }
 
+    /// Whether no spec ran.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Adds the specs `other` explains (another part of the same run): counts summed, the
+    /// first specs of both kept in sort-index order.
+    pub(crate) fn merge(&mut self, other: Explanation) {
+        for (reason, count) in other.counts {
+            *self.counts.entry(reason).or_default() += count;
+        }
+        self.examples.extend(other.examples);
+        self.examples.sort_unstable_by_key(|&(sort_index, _)| sort_index);
+        self.examples.dedup_by_key(|&mut (sort_index, _)| sort_index);
+        self.examples.truncate(EXAMPLES);
+    }
+
     /// Notes that spec `sort_index` ran for `reason` (call in sort-index order).
     pub(crate) fn add(&mut self, sort_index: u64, reason: RanBecause) {
         *self.counts.entry(reason).or_default() += 1;
         if self.examples.len() < EXAMPLES {
             self.examples.push((sort_index, reason));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_explanations_sum_counts_and_keep_the_first_specs() {
+        let mut left = Explanation::all(&[20..26], RanBecause::NoEntry);
+        let right = Explanation::all(&[0..3, 40..50], RanBecause::CodeChanged);
+        left.merge(right);
+        assert_eq!(left.counts[&RanBecause::NoEntry], 6);
+        assert_eq!(left.counts[&RanBecause::CodeChanged], 13);
+        let first: Vec<u64> = left.examples.iter().map(|&(index, _)| index).collect();
+        assert_eq!(first, [0, 1, 2, 20, 21, 22, 23, 24, 25, 40]);
+        assert_eq!(left.examples[0].1, RanBecause::CodeChanged);
+        let mut empty = Explanation::default();
+        empty.merge(Explanation::default());
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn an_explanation_survives_a_task_output() {
+        let explanation = Explanation::all(&[3..5], RanBecause::InputFileChanged);
+        let json = serde_json::to_value(&explanation).unwrap_or_default();
+        assert_eq!(json["counts"]["input_file_changed"], 2, "{json}");
+        let back: Explanation = serde_json::from_value(json).unwrap_or_default();
+        assert_eq!(back, explanation);
     }
 }
