@@ -66,11 +66,15 @@ const ANNOTATIONS: [&str; 16] = [
 #[derive(Clone, Default)]
 pub(crate) struct RowConstraints {
     columns: Vec<ColumnCheck>,
+    /// The input type's JSON Schema, for the `$ref`s of the columns' schemas.
+    root: Arc<Value>,
 }
 
 #[derive(Clone)]
 struct ColumnCheck {
     name: String,
+    /// The column's own schema: it says where the Arrow columns hold a tuple as a struct.
+    schema: Value,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -103,9 +107,13 @@ impl RowConstraints {
                 .should_validate_formats(true)
                 .build(&schema)
                 .map_err(|error| (name.to_owned(), error.to_string()))?;
-            checks.push(ColumnCheck { name: name.to_owned(), validator: Arc::new(validator) });
+            checks.push(ColumnCheck {
+                name: name.to_owned(),
+                schema: property.clone(),
+                validator: Arc::new(validator),
+            });
         }
-        Ok(Self { columns: checks })
+        Ok(Self { columns: checks, root: Arc::new(root.clone()) })
     }
 
     /// Calls `issue(row, field, message)` for each value of `batch` (whose first row is
@@ -120,8 +128,9 @@ impl RowConstraints {
                     continue;
                 }
             };
-            for (row, value) in rows.iter().enumerate() {
-                if let Some(error) = check.validator.iter_errors(value).next() {
+            for (row, mut value) in rows.into_iter().enumerate() {
+                tuples_as_arrays(&mut value, &check.schema, &self.root);
+                if let Some(error) = check.validator.iter_errors(&value).next() {
                     let path = error.instance_path().to_string();
                     let field = if path.is_empty() {
                         check.name.clone()
@@ -200,6 +209,52 @@ fn strip_annotations(schema: Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_annotations).collect()),
         other => other,
+    }
+}
+
+/// Rewrites, in `value` (a row of a column whose schema is `schema`), each tuple that Arrow holds
+/// as a struct of fields `"0"`, `"1"`, … into the JSON array its schema describes.
+fn tuples_as_arrays(value: &mut Value, schema: &Value, root: &Value) {
+    let schema = resolve(root, non_null_variant(schema));
+    let is_array = schema.get("prefixItems").is_some() || schema.get("type").and_then(Value::as_str) == Some("array");
+    if is_array && let Value::Object(fields) = value {
+        let mut items: Vec<(usize, Value)> = Vec::with_capacity(fields.len());
+        for (key, item) in std::mem::take(fields) {
+            match key.parse::<usize>() {
+                Ok(position) => items.push((position, item)),
+                // Not a tuple after all: leave the object for the validator to report.
+                Err(_) => {
+                    fields.insert(key, item);
+                }
+            }
+        }
+        if fields.is_empty() {
+            items.sort_by_key(|(position, _)| *position);
+            *value = Value::Array(items.into_iter().map(|(_, item)| item).collect());
+        } else {
+            fields.extend(items.into_iter().map(|(position, item)| (position.to_string(), item)));
+        }
+    }
+    match value {
+        Value::Array(items) => {
+            let prefix = schema.get("prefixItems").and_then(Value::as_array);
+            for (position, item) in items.iter_mut().enumerate() {
+                let item_schema = prefix.and_then(|p| p.get(position)).or_else(|| schema.get("items"));
+                if let Some(item_schema) = item_schema {
+                    tuples_as_arrays(item, item_schema, root);
+                }
+            }
+        }
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (key, field) in fields.iter_mut() {
+                let field_schema = properties.and_then(|p| p.get(key)).or_else(|| schema.get("additionalProperties"));
+                if let Some(field_schema) = field_schema {
+                    tuples_as_arrays(field, field_schema, root);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -318,6 +373,32 @@ mod tests {
             "{error}"
         );
         assert!(error.issues[0].message.contains("does not match"), "{}", error.issues[0].message);
+    }
+
+    #[test]
+    fn tuples_held_as_structs_are_checked_as_arrays() {
+        #[derive(Serialize, Deserialize, JsonSchema)]
+        struct Span {
+            ends: (f64, f64),
+        }
+        #[derive(Serialize, Deserialize, JsonSchema)]
+        struct Points {
+            pair: (f64, f64),
+            span: Span,
+            #[schemars(length(min = 1))]
+            steps: Vec<(u32, String)>,
+        }
+        let schema = DataSchema::of::<Points>().expect("schema");
+        assert!(!schema.row_constraints().columns.is_empty(), "tuples have lengths to check");
+        let rows = [
+            Points { pair: (1.0, 2.0), span: Span { ends: (0.0, 1.0) }, steps: vec![(1, "a".to_owned())] },
+            Points { pair: (3.0, 4.0), span: Span { ends: (2.0, 3.0) }, steps: vec![] },
+        ];
+        let batch = serde_arrow::to_record_batch(schema.fields(), &rows).expect("batch");
+        let error = check_constraints(&batch, &schema, 0).expect_err("an empty list of steps");
+        let found: Vec<(Option<u64>, Option<&str>)> =
+            error.issues.iter().map(|issue| (issue.row, issue.field.as_deref())).collect();
+        assert_eq!(found, vec![(Some(1), Some("steps"))], "{error}");
     }
 
     #[test]
