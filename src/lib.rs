@@ -40,8 +40,6 @@ pub mod design;
 pub mod diff;
 mod embedded;
 mod error;
-#[cfg(feature = "hatchet")]
-mod fanout;
 mod gather;
 #[cfg(feature = "hatchet")]
 mod hatchet;

@@ -7,7 +7,7 @@
 //! - `scythe_experiment_<name>`: a leaf runs its range with the embedded runner
 //!   ([`Scythe::work`]), writing the same result parts as a local run;
 //! - `scythe_scatter_gather`: a scatter node spawns its children in bulk (leaves, or nodes one
-//!   level down for runs with more than [`FANOUT`] leaves; see [`crate::fanout`]), waits for them
+//!   level down for runs with more than [`FANOUT`] leaves; see [`fanout`]), waits for them
 //!   on one result stream and records a child that failed for good in `failures.pq`. Children
 //!   carry their index, so a retried node gets its existing children back. The root (level 0)
 //!   then gathers the final tables.
@@ -25,12 +25,13 @@ use scythe_hatchet::{HatchetClient, HatchetConfig, RunOutcome, RunWatcher, Trigg
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::fanout::FANOUT;
 use crate::registry::Registered;
 use crate::reuse::Explanation;
 use crate::settings::EngineSettings;
+use fanout::FANOUT;
 
 mod definitions;
+mod fanout;
 mod scatter;
 mod tasks;
 mod worker;
@@ -144,18 +145,18 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// `batch` specs per leaf (default: [`crate::fanout::batch_size`]), `fanout` children per
+    /// `batch` specs per leaf (default: [`fanout::batch_size`]), `fanout` children per
     /// node, at most `max_concurrency` leaves at once.
     pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>, max_concurrency: Option<u32>) -> Self {
         let fanout = fanout.unwrap_or(FANOUT).max(2);
-        Self { n_specs, batch: crate::fanout::batch_size(n_specs, batch), fanout, max_concurrency }
+        Self { n_specs, batch: fanout::batch_size(n_specs, batch), fanout, max_concurrency }
     }
 }
 
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let leaves = self.n_specs.div_ceil(self.batch);
-        let depth = crate::fanout::depth(self.n_specs, self.batch, self.fanout);
+        let depth = fanout::depth(self.n_specs, self.batch, self.fanout);
         let levels = if depth == 1 { "level" } else { "levels" };
         write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)?;
         if let Some(limit) = self.max_concurrency {

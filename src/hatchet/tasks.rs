@@ -13,10 +13,10 @@ use scythe_hatchet::{
     AssignedAction, HatchetClient, HatchetError, RunId as EngineRunId, RunOutcome, RunWatcher, TriggerRequest,
 };
 
+use super::fanout::{Children, FANOUT};
 use super::{Handler, RangeInput, RangeOutput, SCATTER_GATHER, hatchet_error, leaf_task, limited_leaf_task};
 use crate::api::Scythe;
 use crate::error::Error;
-use crate::fanout::{Children, FANOUT};
 use crate::registry::Registered;
 
 pub(super) async fn run_action(
@@ -83,7 +83,7 @@ async fn scatter_node(
 ) -> Result<RangeOutput, Error> {
     let fanout = if input.fanout > 0 { input.fanout } else { FANOUT };
     let batch = input.batch.max(1);
-    let children = crate::fanout::children(input.start..input.end, batch, fanout);
+    let children = super::fanout::children(input.start..input.end, batch, fanout);
     let limited = input.max_concurrency > 0;
     let leaf =
         if limited { limited_leaf_task(experiment.schema().name()) } else { leaf_task(experiment.schema().name()) };
