@@ -16,6 +16,7 @@ use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use support::http_server::HttpServer;
 use support::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use support::tables::files_below;
 
 /// A folder holding the specs, the runs and the worker cache shared by every run of a test.
 struct Bench {
@@ -79,21 +80,8 @@ fn read_texts(path: &Path) -> BTreeMap<u64, String> {
     rows
 }
 
-/// Every file under `root`.
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() { pending.push(path) } else { files.push(path) }
-        }
-    }
-    files
-}
-
 fn find_file(root: &Path, name: &str) -> Option<PathBuf> {
-    walk(root).into_iter().find(|path| path.file_name().is_some_and(|n| n == name))
+    files_below(root).into_iter().find(|path| path.file_name().is_some_and(|n| n == name))
 }
 
 #[test]
@@ -115,7 +103,7 @@ fn one_url_with_two_query_strings_is_two_entries() {
     let mut bench = Bench::new();
     let texts = bench.run(&[server.url("/w.csv?token=alpha"), server.url("/w.csv?token=beta")], &[]);
     assert_eq!(texts, ["signed for alpha", "beta!"]);
-    for path in walk(&bench.cache()) {
+    for path in files_below(&bench.cache()) {
         let text = format!("{} {}", path.display(), std::fs::read_to_string(&path).unwrap_or_default());
         assert!(!text.contains("alpha") || text.contains("signed for alpha"), "the query leaked into {text}");
         assert!(!path.display().to_string().contains("token"), "{}", path.display());
@@ -150,7 +138,7 @@ async fn an_object_overwritten_on_s3_is_fetched_again() {
         ("AWS_ALLOW_HTTP", "true".to_owned()),
     ];
     let uri = "s3://inputs/weather/boston.epw".to_owned();
-    let copies = |bench: &Bench| walk(&bench.cache()).into_iter().filter(|p| p.ends_with("boston.epw")).count();
+    let copies = |bench: &Bench| files_below(&bench.cache()).into_iter().filter(|p| p.ends_with("boston.epw")).count();
     // The child process runs while this runtime's other threads serve S3.
     let run = move |bench: Bench| {
         let (uri, env) = (uri.clone(), env.clone());

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use support::tables::read_table;
 
 /// The `faults` binary on the embedded engine, storing runs in `store`.
 fn faults(store: &Path) -> Command {
@@ -59,11 +60,6 @@ fn field(status: &str, name: &str) -> String {
         .find_map(|line| line.strip_prefix(&format!("{name}:")))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|| panic!("no `{name}` line in:\n{status}"))
-}
-
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {

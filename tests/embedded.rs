@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemars::JsonSchema;
 use scythe::{FileRef, Scythe, Specs, Store, StoreLocation, TaskContext, TaskError, VersionStrategy};
 use serde::{Deserialize, Serialize};
+use support::tables::read_table;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -74,11 +75,6 @@ fn write_csv(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn store(dir: &Path) -> Store {
     Store::open(StoreLocation::Local(dir.join("runs")), "").expect("open store")
-}
-
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {

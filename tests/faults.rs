@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use support::tables::{read_table, strings};
 
 /// Writes `n` specs (`x = i`, mode `ok`) with `mode` at row `bad` (if any) to `dir/specs.csv`.
 fn write_specs(dir: &Path, n: u64, rows: impl Fn(u64) -> (f64, &'static str)) -> PathBuf {
@@ -49,26 +50,8 @@ fn run_folder(storage: &Path) -> PathBuf {
     runs.pop().expect("one run")
 }
 
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
-    reader.collect::<Result<_, _>>().expect("read batches")
-}
-
 fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
-}
-
-fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let array = b.column_by_name(column).unwrap_or_else(|| panic!("column {column}"));
-            let array = arrow::compute::cast(array, &arrow::datatypes::DataType::Utf8).expect("as text");
-            let text = array.as_string::<i32>().clone();
-            (0..text.len()).map(move |i| text.value(i).to_owned())
-        })
-        .collect()
 }
 
 fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {

@@ -15,6 +15,7 @@ use std::process::{Child, Command};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use support::tables::{read_table, strings};
 
 /// A command of the `faults` example that keeps the suite's Hatchet settings, in a namespace of
 /// this test's own: a worker of another binary serving the same engine in the default namespace
@@ -40,12 +41,6 @@ impl Drop for Worker {
     }
 }
 
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
-    reader.collect::<Result<_, _>>().expect("read batches")
-}
-
 fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {
     let mut indexes: Vec<u64> = batches
         .iter()
@@ -55,18 +50,6 @@ fn sort_indexes(batches: &[RecordBatch]) -> Vec<u64> {
         .collect();
     indexes.sort_unstable();
     indexes
-}
-
-fn texts(batches: &[RecordBatch], column: &str) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let array = b.column_by_name(column).unwrap_or_else(|| panic!("column {column}"));
-            let array = arrow::compute::cast(array, &arrow::datatypes::DataType::Utf8).expect("as text");
-            let text = array.as_string::<i32>().clone();
-            (0..text.len()).map(move |i| text.value(i).to_owned())
-        })
-        .collect()
 }
 
 fn run_folder(storage: &Path) -> PathBuf {
@@ -133,7 +116,7 @@ fn a_spec_that_aborts_a_hatchet_worker_fails_alone_and_the_worker_comes_back() {
     assert_eq!(sort_indexes(&scalars), expected);
     let failures = read_table(&folder.join("final/failures.pq"));
     assert_eq!(sort_indexes(&failures), vec![25]);
-    assert_eq!(texts(&failures, "error_kind"), vec!["crashed"]);
+    assert_eq!(strings(&failures, "error_kind"), vec!["crashed"]);
     assert!(worker_log.contains("the worker process died"), "the supervisor said nothing:\n{worker_log}");
     drop(worker);
 }

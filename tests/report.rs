@@ -18,6 +18,7 @@ use std::process::Output;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
+use support::tables::read_table;
 
 fn ishigami(args: &[&str], dir: &Path) -> Output {
     support::bin::embedded("ishigami").args(args).current_dir(dir).output().unwrap()
@@ -39,20 +40,10 @@ fn run_dir(dir: &Path, experiment: &str) -> PathBuf {
     std::fs::read_dir(&version).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap()
 }
 
-fn read_parquet(path: &Path) -> Vec<RecordBatch> {
-    let file = std::fs::File::open(path).unwrap();
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
 /// `sensitivity.pq` as input → column → value (one output).
 fn sensitivity(path: &Path) -> BTreeMap<String, BTreeMap<String, f64>> {
     let mut rows = BTreeMap::new();
-    for batch in read_parquet(path) {
+    for batch in read_table(path) {
         let inputs = batch.column_by_name("input").unwrap().as_string::<i32>().clone();
         for (i, input) in inputs.iter().enumerate() {
             let row: &mut BTreeMap<String, f64> = rows.entry(input.unwrap().to_owned()).or_default();
@@ -179,7 +170,7 @@ fn categorical_inputs_are_grouped_by_value_and_times_come_from_provenance() {
     assert!(html.contains(r#"<table class="slowest">"#) && html.contains("wall time</th><td>"), "{html}");
     // The failure rate by value, from failure_rates.pq: only flat roofs over a basement fail.
     let mut rates = BTreeMap::new();
-    for batch in read_parquet(&dir.path().join("out/failure_rates.pq")) {
+    for batch in read_table(&dir.path().join("out/failure_rates.pq")) {
         let (input, value) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
         let failed = batch.column_by_name("failed").unwrap().as_primitive::<arrow::datatypes::UInt64Type>();
         let specs = batch.column_by_name("specs").unwrap().as_primitive::<arrow::datatypes::UInt64Type>();

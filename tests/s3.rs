@@ -16,6 +16,7 @@ use schemars::JsonSchema;
 use scythe::{EngineSettings, FileRef, Scythe, Specs, Store, TaskContext, VersionStrategy};
 use serde::{Deserialize, Serialize};
 use support::s3_server::{S3Server, SECRET_KEY};
+use support::tables::files_below;
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 struct Station {
@@ -85,19 +86,6 @@ async fn read_all(store: &Store, key: &str) -> Vec<RecordBatch> {
     store.read_parquet(key, 1024).await.unwrap().try_collect().await.unwrap()
 }
 
-/// Every file under `root`.
-fn walk(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() { pending.push(path) } else { files.push(path) }
-        }
-    }
-    files
-}
-
 fn engine(cache: &Path) -> EngineSettings {
     EngineSettings { workers: 2, cache_dir: cache.to_path_buf(), ..EngineSettings::default() }
 }
@@ -139,7 +127,7 @@ async fn a_whole_run_lives_in_the_bucket() {
     // Input files reached the tasks through the worker cache, in the folder of their scheme and
     // bucket (`<scheme>/<bucket>/<hash of the address>/<version>/<name>`).
     let cached = dir.path().join("cache/s3/runs");
-    let copies = walk(&cached).into_iter().filter(|path| path.ends_with("north.txt")).count();
+    let copies = files_below(&cached).into_iter().filter(|path| path.ends_with("north.txt")).count();
     assert_eq!(copies, 1, "north.txt not cached once under {}", cached.display());
 
     let scalars = read_all(&store, &format!("{run_dir}/final/scalars.pq")).await;

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use super::tables::read_table;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -181,16 +182,6 @@ impl Counted {
         let folder = self.local_root.join(&run);
         Outcome { stdout, executed, folder, run }
     }
-}
-
-fn read_table(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet")
-        .build()
-        .expect("reader")
-        .collect::<Result<_, _>>()
-        .expect("batches")
 }
 
 /// `(sort_index, x, y, file_bytes)` of every row of a run's `final/scalars.pq`.

@@ -7,4 +7,5 @@ pub(crate) mod counted;
 pub(crate) mod http_server;
 pub(crate) mod require;
 pub(crate) mod s3_server;
+pub(crate) mod tables;
 pub(crate) mod workdir;
