@@ -156,6 +156,15 @@ pub enum HatchetError {
     /// The background task of a [`RunWatcher`](crate::RunWatcher) ended before delivering a result.
     #[error("the run watcher stopped before the run finished")]
     WatcherStopped,
+    /// The engine still had no run of this id long after it returned the id from a trigger: it
+    /// accepted the trigger and then lost it (its message queue dropped the message).
+    #[error("the Hatchet engine has no run {run} {seconds} s after it accepted its trigger (the engine lost it)")]
+    RunLost {
+        /// The run id the trigger returned.
+        run: String,
+        /// How long the run was seen missing.
+        seconds: u64,
+    },
 }
 
 /// A request the client refuses to send because the engine would reject or mishandle it.
@@ -278,7 +287,8 @@ impl HatchetError {
             | Self::Protocol { .. }
             | Self::EngineTooOld { .. }
             | Self::Request(_)
-            | Self::WatcherStopped => false,
+            | Self::WatcherStopped
+            | Self::RunLost { .. } => false,
         }
     }
 

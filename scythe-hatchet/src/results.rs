@@ -115,6 +115,7 @@ impl RunWatcher {
             failures: 0,
             sweeps: SweepSchedule::new(Instant::now()),
             missed: 0,
+            missing: HashMap::new(),
         };
         tokio::spawn(subscriptions.run());
         Self { commands }
@@ -149,6 +150,8 @@ enum Event {
     Closed(Option<HatchetError>),
     /// A sweep found this run finished.
     Swept(RunId, RunOutcome),
+    /// A sweep found that the engine has no such run.
+    Missing(RunId),
     /// A sweep ended, having found this many finished runs.
     SweepDone(usize),
 }
@@ -179,7 +182,14 @@ struct Subscriptions {
     sweeps: SweepSchedule,
     /// Runs the current sweep delivered that the stream had not.
     missed: usize,
+    /// Pending runs the engine said it does not have, since when: a run still missing after
+    /// [`LOST_AFTER`] was lost by the engine, and its waiters get [`HatchetError::RunLost`].
+    missing: HashMap<RunId, Instant>,
 }
+
+/// How long a run the engine returned from a trigger may stay unknown to it ("not visible
+/// yet") before it counts as lost.
+const LOST_AFTER: Duration = Duration::from_secs(120);
 
 impl Subscriptions {
     async fn run(mut self) {
@@ -208,6 +218,7 @@ impl Subscriptions {
                     Event::Closed(error) if generation == self.generation => self.closed(error),
                     Event::Closed(_) => {}
                     Event::Swept(run, outcome) => self.swept(&run, outcome),
+                    Event::Missing(run) => self.missing(run),
                     Event::SweepDone(found) => self.sweep_done(found),
                 },
                 () = sleep_until(backoff_until) => self.link = Link::Idle,
@@ -283,6 +294,7 @@ impl Subscriptions {
         self.failures = 0;
         self.sweeps.news(Instant::now());
         let run = RunId::from(event.workflow_run_id);
+        self.missing.remove(&run);
         let Some(waiters) = self.pending.remove(&run) else { return };
         match outcome_from_results(&run, event.results) {
             Some(outcome) => send_all(waiters, &outcome),
@@ -306,7 +318,11 @@ impl Subscriptions {
         let events = self.events_sender.clone();
         tokio::spawn(async move {
             let found = sweep_details(&client, runs, |run, outcome| {
-                let _ = events.send((0, Event::Swept(run, outcome)));
+                let event = match outcome {
+                    Some(outcome) => Event::Swept(run, outcome),
+                    None => Event::Missing(run),
+                };
+                let _ = events.send((0, event));
             })
             .await;
             let _ = events.send((0, Event::SweepDone(found)));
@@ -314,10 +330,32 @@ impl Subscriptions {
     }
 
     fn swept(&mut self, run: &RunId, outcome: RunOutcome) {
+        self.missing.remove(run);
         // The stream may have reported it meanwhile.
         if let Some(waiters) = self.pending.remove(run) {
             self.missed += 1;
             send_all(waiters, &Ok(outcome));
+        }
+    }
+
+    /// A sweep found no run `run`: right after its trigger that means "not visible yet"; still
+    /// so [`LOST_AFTER`] later, the engine lost it.
+    fn missing(&mut self, run: RunId) {
+        if !self.pending.contains_key(&run) {
+            self.missing.remove(&run);
+            return;
+        }
+        let now = Instant::now();
+        let since = *self.missing.entry(run.clone()).or_insert(now);
+        let seconds = now.duration_since(since).as_secs();
+        if seconds < LOST_AFTER.as_secs() {
+            return;
+        }
+        self.missing.remove(&run);
+        if let Some(waiters) = self.pending.remove(&run) {
+            let err = HatchetError::RunLost { run: run.to_string(), seconds };
+            tracing::error!(%err, "giving up on a run the engine does not have");
+            send_all(waiters, &Err(err));
         }
     }
 
@@ -378,10 +416,14 @@ impl Subscriptions {
     }
 }
 
-/// Asks run details for each of `runs`, calls `deliver` for each finished one and returns how many
-/// were. Errors (the engine still restarting, a run not visible yet) leave a run to the stream or the
-/// next sweep.
-async fn sweep_details(client: &HatchetClient, runs: Vec<RunId>, mut deliver: impl FnMut(RunId, RunOutcome)) -> usize {
+/// Asks run details for each of `runs`, calls `deliver` with the outcome of each finished one, or
+/// `None` for one the engine does not have, and returns how many had finished. Other errors (the
+/// engine still restarting) leave a run to the stream or the next sweep.
+async fn sweep_details(
+    client: &HatchetClient,
+    runs: Vec<RunId>,
+    mut deliver: impl FnMut(RunId, Option<RunOutcome>),
+) -> usize {
     let mut outcomes = futures::stream::iter(runs)
         .map(|run| async move {
             let outcome = client.run_outcome(&run).await;
@@ -393,9 +435,13 @@ async fn sweep_details(client: &HatchetClient, runs: Vec<RunId>, mut deliver: im
         match outcome {
             Ok(Some(outcome)) => {
                 found += 1;
-                deliver(run, outcome);
+                deliver(run, Some(outcome));
             }
             Ok(None) => {}
+            Err(HatchetError::NotFound { .. }) => {
+                tracing::debug!(%run, "sweep: the engine has no such run (yet)");
+                deliver(run, None);
+            }
             Err(err) => tracing::debug!(%run, %err, "sweep: no run details yet"),
         }
     }

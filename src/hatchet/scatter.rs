@@ -64,6 +64,8 @@ pub(crate) struct Finished {
 
 /// How often the progress bar of a waiting scatter counts the result parts.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How many times a root task the engine lost is triggered again.
+const ROOT_RETRIGGERS: u32 = 3;
 
 impl Scythe {
     /// Connects to the engine (first: a wrong token or address must not use up a version),
@@ -91,22 +93,38 @@ impl Scythe {
     /// Waits for the root task of `triggered` to end, counting the result parts for a progress
     /// bar if `show_progress`. A run cancelled meanwhile (`cancel` from another shell) is
     /// [`Error::RunCancelled`], not a failure.
+    ///
+    /// A root the engine accepted and then lost (it never has a run of that id) is triggered
+    /// again, up to [`ROOT_RETRIGGERS`] times: the root works on the run's folder, so a second
+    /// root picks up where the first left off.
     pub(crate) async fn wait_on_hatchet(&self, triggered: Triggered, show_progress: bool) -> Result<Finished, Error> {
-        let Triggered { run, root, n_specs, client, .. } = triggered;
+        let Triggered { run, mut root, n_specs, client, plan, .. } = triggered;
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
         let started = Instant::now();
         let progress = Progress::new(n_specs, show_progress);
-        let waiting = wait(&client, root);
-        tokio::pin!(waiting);
+        let mut retriggers = 0;
         let output = loop {
-            tokio::select! {
-                output = &mut waiting => break output,
-                _ = tokio::time::sleep(PROGRESS_EVERY), if show_progress => {
-                    if let Ok(done) = crate::catalog::progress(store, &run).await {
-                        progress.set(done, 0);
+            let waiting = wait(&client, root.clone());
+            tokio::pin!(waiting);
+            let output = loop {
+                tokio::select! {
+                    output = &mut waiting => break output,
+                    _ = tokio::time::sleep(PROGRESS_EVERY), if show_progress => {
+                        if let Ok(done) = crate::catalog::progress(store, &run).await {
+                            progress.set(done, 0);
+                        }
                     }
                 }
+            };
+            match output {
+                Err(error) if is_lost(&error) && retriggers < ROOT_RETRIGGERS => {
+                    retriggers += 1;
+                    tracing::warn!(%error, run = %run, "triggering the run's root task again");
+                    root = trigger(&client, &run, &plan).await?;
+                    crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;
+                }
+                output => break output,
             }
         };
         progress.finish();
@@ -131,5 +149,18 @@ impl Scythe {
             failure_groups,
             explanation: output.explanation,
         })
+    }
+}
+
+/// Whether `error` says the engine lost a run it had accepted.
+fn is_lost(error: &Error) -> bool {
+    match error {
+        Error::Hatchet(source) => {
+            matches!(
+                source.downcast_ref::<scythe_hatchet::HatchetError>(),
+                Some(scythe_hatchet::HatchetError::RunLost { .. })
+            )
+        }
+        _ => false,
     }
 }
