@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use support::tables::read_table;
 
 /// The `faults` binary on the embedded engine, storing runs in `store`.

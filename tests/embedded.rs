@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemars::JsonSchema;
 use scythe::{FileRef, Scythe, Specs, Store, StoreLocation, TaskContext, TaskError, VersionStrategy};
 use serde::{Deserialize, Serialize};
