@@ -52,19 +52,31 @@ done
 worker_pids=("${pids[@]}")
 sleep 1
 
-# CPU seconds (user+sys) and peak resident MiB of the Scythe worker processes.
+# Each `worker` is a supervisor whose child process serves the tasks (crash isolation): the
+# Scythe worker processes are the started pids and their descendants.
+worker_tree() {
+  local pid
+  for pid in "$@"; do
+    echo "$pid"
+    # shellcheck disable=SC2046
+    worker_tree $(pgrep -P "$pid")
+  done
+}
+# CPU seconds (user+sys) of the Scythe worker processes, including the children they have
+# reaped (a worker process restarted after a crash).
 workers_cpu() {
   local total=0 pid fields
-  for pid in "${worker_pids[@]}"; do
-    read -ra fields < <(sed 's/.*) //' "/proc/$pid/stat")
-    total=$((total + fields[11] + fields[12]))
+  for pid in $(worker_tree "${worker_pids[@]}"); do
+    read -ra fields < <(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
   done
   echo "scale=2; $total / $(getconf CLK_TCK)" | bc
 }
+# Peak resident MiB of the largest Scythe worker process.
 workers_peak_mib() {
   local max=0 pid kib
-  for pid in "${worker_pids[@]}"; do
-    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+  for pid in $(worker_tree "${worker_pids[@]}"); do
+    kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
     ((kib > max)) && max=$kib
   done
   echo "scale=1; $max / 1024" | bc
