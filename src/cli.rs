@@ -513,8 +513,13 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 report.run_time
             );
             if explain.explain {
-                crate::summary::write_explanation(&mut std::io::stdout().lock(), &report.explanation)
-                    .map_err(Error::io("writing to standard output"))?;
+                crate::summary::write_explanation(
+                    &mut std::io::stdout().lock(),
+                    &report.explanation,
+                    report.ran,
+                    report.reused,
+                )
+                .map_err(Error::io("writing to standard output"))?;
             }
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
@@ -841,7 +846,7 @@ fn print_report(report: &RunReport, of: ReportOf, explain: bool) -> Result<(), E
     let mut out = std::io::stdout().lock();
     crate::summary::write_report(&mut out, report, of).map_err(Error::io("writing to standard output"))?;
     if explain {
-        crate::summary::write_explanation(&mut out, &report.explanation)
+        crate::summary::write_explanation(&mut out, &report.explanation, report.ran, report.reused)
             .map_err(Error::io("writing to standard output"))?;
     }
     Ok(())

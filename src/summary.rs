@@ -205,14 +205,25 @@ pub(crate) fn write_report(out: &mut impl Write, report: &RunReport, of: ReportO
     Ok(())
 }
 
-/// Prints why specs ran (`--explain`): a count per reason, then the first specs.
-pub(crate) fn write_explanation(out: &mut impl Write, explanation: &crate::reuse::Explanation) -> std::io::Result<()> {
-    let ran: u64 = explanation.counts.values().sum();
-    if ran == 0 {
-        writeln!(out, "explain    no spec ran: every result was reused")?;
+/// Prints why specs ran (`--explain`): a count per reason, then the first specs. `ran` and
+/// `reused` are the execution's own counts, so that an explanation without reasons (tasks that
+/// reported none) is not taken for "nothing ran".
+pub(crate) fn write_explanation(
+    out: &mut impl Write,
+    explanation: &crate::reuse::Explanation,
+    ran: u64,
+    reused: u64,
+) -> std::io::Result<()> {
+    let explained: u64 = explanation.counts.values().sum();
+    if explained == 0 {
+        match (ran, reused) {
+            (0, 0) => writeln!(out, "explain    no spec ran: every spec already had a result")?,
+            (0, _) => writeln!(out, "explain    no spec ran: every result was reused")?,
+            (ran, _) => writeln!(out, "explain    {ran} specs ran; their tasks reported no reasons")?,
+        }
         return Ok(());
     }
-    writeln!(out, "explain    {ran} specs ran:")?;
+    writeln!(out, "explain    {explained} specs ran:")?;
     for (reason, count) in &explanation.counts {
         writeln!(out, "  {count:>9} × {reason}")?;
     }
@@ -225,6 +236,23 @@ pub(crate) fn write_explanation(out: &mut impl Write, explanation: &crate::reuse
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // a one-range list of sort indexes
+    fn an_explanation_without_reasons_says_what_happened() {
+        let say = |explanation: &crate::reuse::Explanation, ran, reused| {
+            let mut out = Vec::new();
+            write_explanation(&mut out, explanation, ran, reused).unwrap_or_default();
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        let none = crate::reuse::Explanation::default();
+        assert!(say(&none, 0, 4).contains("every result was reused"));
+        assert!(say(&none, 0, 0).contains("every spec already had a result"));
+        assert!(say(&none, 3, 1).contains("3 specs ran; their tasks reported no reasons"));
+        let some = crate::reuse::Explanation::all(&[0..2], crate::reuse::RanBecause::NoEntry);
+        let text = say(&some, 2, 0);
+        assert!(text.contains("explain    2 specs ran:") && text.contains("sort_index 1: no entry"), "{text}");
+    }
 
     #[test]
     fn groups_by_first_line_up_to_numbers() {

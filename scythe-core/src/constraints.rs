@@ -268,7 +268,10 @@ fn column_rows(name: &str, values: &arrow::array::ArrayRef) -> Result<Vec<Value>
     let values = arrow::compute::cast(values, &data_type).map_err(|error| error.to_string())?;
     let schema = Arc::new(Schema::new(vec![Field::new(name, data_type, true)]));
     let batch = RecordBatch::try_new(schema, vec![values]).map_err(|error| error.to_string())?;
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    // Explicit nulls: a tuple `(None, 5)` must stay `{"0": null, "1": 5}`, two items, not one.
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
     writer.write(&batch).map_err(|error| error.to_string())?;
     writer.finish().map_err(|error| error.to_string())?;
     let rows: Vec<Map<String, Value>> =
@@ -384,6 +387,7 @@ mod tests {
         #[derive(Serialize, Deserialize, JsonSchema)]
         struct Points {
             pair: (f64, f64),
+            maybe: (Option<u32>, u32),
             span: Span,
             #[schemars(length(min = 1))]
             steps: Vec<(u32, String)>,
@@ -391,8 +395,13 @@ mod tests {
         let schema = DataSchema::of::<Points>().expect("schema");
         assert!(!schema.row_constraints().columns.is_empty(), "tuples have lengths to check");
         let rows = [
-            Points { pair: (1.0, 2.0), span: Span { ends: (0.0, 1.0) }, steps: vec![(1, "a".to_owned())] },
-            Points { pair: (3.0, 4.0), span: Span { ends: (2.0, 3.0) }, steps: vec![] },
+            Points {
+                pair: (1.0, 2.0),
+                maybe: (None, 5),
+                span: Span { ends: (0.0, 1.0) },
+                steps: vec![(1, "a".to_owned())],
+            },
+            Points { pair: (3.0, 4.0), maybe: (Some(1), 2), span: Span { ends: (2.0, 3.0) }, steps: vec![] },
         ];
         let batch = serde_arrow::to_record_batch(schema.fields(), &rows).expect("batch");
         let error = check_constraints(&batch, &schema, 0).expect_err("an empty list of steps");

@@ -189,14 +189,15 @@ impl fmt::Display for TaskError {
 impl StdError for TaskError {}
 
 /// Formats an error and its sources as `outer: inner: innermost`, leaving out a source whose
-/// text is already in the message (a `#[error("…: {0}")]` that prints its source). The same
-/// rule as scythe-hatchet's error chain (the two crates do not depend on each other).
+/// text the message already ends with (a `#[error("…: {0}")]` that prints its source; a short
+/// cause that merely appears inside the message is kept). The same rule as scythe-hatchet's
+/// error chain (the two crates do not depend on each other).
 pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let text = cause.to_string();
-        if !message.contains(&text) {
+        if !message.ends_with(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }

@@ -311,15 +311,15 @@ impl HatchetError {
     }
 }
 
-/// The error and its sources, joined with ": ", leaving out a source whose text is already in
-/// the message (transport errors hide the useful part in the chain). The same rule as
+/// The error and its sources, joined with ": ", leaving out a source whose text the message
+/// already ends with (transport errors hide the useful part in the chain). The same rule as
 /// scythe-core's error chain (the two crates do not depend on each other).
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
+        if !text.ends_with(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }

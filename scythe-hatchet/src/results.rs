@@ -100,8 +100,15 @@ type Outcome = Result<RunOutcome, HatchetError>;
 type Waiters = Vec<oneshot::Sender<Outcome>>;
 
 impl RunWatcher {
-    /// Starts the background task (the stream opens when the first run is watched).
+    /// Starts the background task (the stream opens when the first run is watched). A run the
+    /// engine still does not have 10 minutes after its first "not found" is reported
+    /// [`HatchetError::RunLost`].
     pub fn new(client: &HatchetClient) -> Self {
+        Self::with_lost_after(client, LOST_AFTER)
+    }
+
+    /// Like [`RunWatcher::new`], reporting a run lost once it has not been found for `lost_after`.
+    pub fn with_lost_after(client: &HatchetClient, lost_after: Duration) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let (events_sender, events) = mpsc::unbounded_channel();
         let subscriptions = Subscriptions {
@@ -116,6 +123,7 @@ impl RunWatcher {
             sweeps: SweepSchedule::new(Instant::now()),
             missed: 0,
             missing: HashMap::new(),
+            lost_after,
         };
         tokio::spawn(subscriptions.run());
         Self { commands }
@@ -152,6 +160,8 @@ enum Event {
     Swept(RunId, RunOutcome),
     /// A sweep found that the engine has no such run.
     Missing(RunId),
+    /// A sweep found this run queued or running.
+    Present(RunId),
     /// A sweep ended, having found this many finished runs.
     SweepDone(usize),
 }
@@ -183,13 +193,16 @@ struct Subscriptions {
     /// Runs the current sweep delivered that the stream had not.
     missed: usize,
     /// Pending runs the engine said it does not have, since when: a run still missing after
-    /// [`LOST_AFTER`] was lost by the engine, and its waiters get [`HatchetError::RunLost`].
+    /// `lost_after` was lost by the engine, and its waiters get [`HatchetError::RunLost`].
     missing: HashMap<RunId, Instant>,
+    /// How long a run may stay missing before it counts as lost.
+    lost_after: Duration,
 }
 
 /// How long a run the engine returned from a trigger may stay unknown to it ("not visible
-/// yet") before it counts as lost.
-const LOST_AFTER: Duration = Duration::from_secs(120);
+/// yet": the engine creates runs from its queue, which a large fan-out can fill for minutes)
+/// before it counts as lost.
+const LOST_AFTER: Duration = Duration::from_secs(600);
 
 impl Subscriptions {
     async fn run(mut self) {
@@ -219,6 +232,9 @@ impl Subscriptions {
                     Event::Closed(_) => {}
                     Event::Swept(run, outcome) => self.swept(&run, outcome),
                     Event::Missing(run) => self.missing(run),
+                    Event::Present(run) => {
+                        self.missing.remove(&run);
+                    }
                     Event::SweepDone(found) => self.sweep_done(found),
                 },
                 () = sleep_until(backoff_until) => self.link = Link::Idle,
@@ -317,10 +333,11 @@ impl Subscriptions {
         let client = self.client.clone();
         let events = self.events_sender.clone();
         tokio::spawn(async move {
-            let found = sweep_details(&client, runs, |run, outcome| {
-                let event = match outcome {
-                    Some(outcome) => Event::Swept(run, outcome),
-                    None => Event::Missing(run),
+            let found = sweep_details(&client, runs, |run, seen| {
+                let event = match seen {
+                    Seen::Finished(outcome) => Event::Swept(run, outcome),
+                    Seen::Unfinished => Event::Present(run),
+                    Seen::Missing => Event::Missing(run),
                 };
                 let _ = events.send((0, event));
             })
@@ -339,7 +356,7 @@ impl Subscriptions {
     }
 
     /// A sweep found no run `run`: right after its trigger that means "not visible yet"; still
-    /// so [`LOST_AFTER`] later, the engine lost it.
+    /// so `lost_after` later, the engine lost it.
     fn missing(&mut self, run: RunId) {
         if !self.pending.contains_key(&run) {
             self.missing.remove(&run);
@@ -348,7 +365,7 @@ impl Subscriptions {
         let now = Instant::now();
         let since = *self.missing.entry(run.clone()).or_insert(now);
         let seconds = now.duration_since(since).as_secs();
-        if seconds < LOST_AFTER.as_secs() {
+        if seconds < self.lost_after.as_secs() {
             return;
         }
         self.missing.remove(&run);
@@ -360,6 +377,9 @@ impl Subscriptions {
     }
 
     fn sweep_done(&mut self, found: usize) {
+        // Runs no longer pending (finished, failed, their waiters gone) need no count.
+        let pending = &self.pending;
+        self.missing.retain(|run, _| pending.contains_key(run));
         if self.missed > 0 {
             tracing::info!(
                 runs = self.missed,
@@ -416,14 +436,18 @@ impl Subscriptions {
     }
 }
 
-/// Asks run details for each of `runs`, calls `deliver` with the outcome of each finished one, or
-/// `None` for one the engine does not have, and returns how many had finished. Other errors (the
-/// engine still restarting) leave a run to the stream or the next sweep.
-async fn sweep_details(
-    client: &HatchetClient,
-    runs: Vec<RunId>,
-    mut deliver: impl FnMut(RunId, Option<RunOutcome>),
-) -> usize {
+/// What a sweep learned of one run.
+enum Seen {
+    Finished(RunOutcome),
+    Unfinished,
+    /// The engine has no such run.
+    Missing,
+}
+
+/// Asks run details for each of `runs`, calls `deliver` with what it learned of each, and
+/// returns how many had finished. Other errors (the engine still restarting) leave a run to the
+/// stream or the next sweep.
+async fn sweep_details(client: &HatchetClient, runs: Vec<RunId>, mut deliver: impl FnMut(RunId, Seen)) -> usize {
     let mut outcomes = futures::stream::iter(runs)
         .map(|run| async move {
             let outcome = client.run_outcome(&run).await;
@@ -435,12 +459,12 @@ async fn sweep_details(
         match outcome {
             Ok(Some(outcome)) => {
                 found += 1;
-                deliver(run, Some(outcome));
+                deliver(run, Seen::Finished(outcome));
             }
-            Ok(None) => {}
+            Ok(None) => deliver(run, Seen::Unfinished),
             Err(HatchetError::NotFound { .. }) => {
                 tracing::debug!(%run, "sweep: the engine has no such run (yet)");
-                deliver(run, None);
+                deliver(run, Seen::Missing);
             }
             Err(err) => tracing::debug!(%run, %err, "sweep: no run details yet"),
         }

@@ -240,9 +240,9 @@ async fn rejects_a_forged_token(config: &HatchetConfig, token: &str) {
 }
 
 /// A run id the engine never created (what it returns from a trigger it then loses) ends in
-/// `RunLost` after the watcher's sweeps have not found it for two minutes, instead of a wait
-/// that never ends. About three minutes: the first sweep comes after 60 s of quiet, the next
-/// 120 s later.
+/// `RunLost` once the watcher's sweeps have not found it for `lost_after` (here two minutes;
+/// ten by default), instead of a wait that never ends. About three minutes: the first sweep
+/// comes after 60 s of quiet, the next 120 s later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_the_engine_never_created_is_reported_lost() {
     if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
@@ -253,9 +253,12 @@ async fn a_run_the_engine_never_created_is_reported_lost() {
     let client = HatchetClient::connect(&config).await.expect("connect");
     let started = Instant::now();
     let never = scythe_hatchet::RunId::from("00000000-0000-4000-8000-00000000dead");
-    let outcome = tokio::time::timeout(Duration::from_secs(600), RunWatcher::new(&client).watch(never))
-        .await
-        .expect("the watcher gives up on a run the engine does not have");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(600),
+        RunWatcher::with_lost_after(&client, Duration::from_secs(120)).watch(never),
+    )
+    .await
+    .expect("the watcher gives up on a run the engine does not have");
     match outcome {
         Err(HatchetError::RunLost { run, seconds }) => {
             assert_eq!(run, "00000000-0000-4000-8000-00000000dead");

@@ -77,7 +77,9 @@ pub(super) async fn scatter(
             .map_err(Error::io("writing to standard output"))?;
     }
     if tasks.explain {
-        crate::summary::write_explanation(&mut std::io::stdout().lock(), &finished.explanation)
+        // Specs not reused ran (or were counted done after a stall, without a report).
+        let ran = finished.n_specs.saturating_sub(finished.reused);
+        crate::summary::write_explanation(&mut std::io::stdout().lock(), &finished.explanation, ran, finished.reused)
             .map_err(Error::io("writing to standard output"))?;
     }
     Ok(crate::summary::exit_code(finished.failed, finished.missing, outcome.allow_failures))

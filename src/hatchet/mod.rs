@@ -118,8 +118,15 @@ pub(crate) struct RangeOutput {
     pub(crate) missing: u64,
     /// Why the specs that ran were not reused from the result cache (for `--explain`); absent
     /// in the outputs of workers older than this field.
-    #[serde(default, skip_serializing_if = "Explanation::is_empty")]
+    #[serde(default, skip_serializing_if = "Explanation::is_empty", deserialize_with = "lenient")]
     pub(crate) explanation: Explanation,
+}
+
+/// An explanation as a task reported it, or none if it cannot be read (a reason added by a
+/// newer worker): the counts of a run must not be lost over a note on why specs ran.
+fn lenient<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Explanation, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 /// An error of the engine, its client or a payload, kept as the source of [`Error::Hatchet`].

@@ -94,9 +94,10 @@ impl Scythe {
     /// bar if `show_progress`. A run cancelled meanwhile (`cancel` from another shell) is
     /// [`Error::RunCancelled`], not a failure.
     ///
-    /// A root the engine accepted and then lost (it never has a run of that id) is triggered
-    /// again, up to [`ROOT_RETRIGGERS`] times: the root works on the run's folder, so a second
-    /// root picks up where the first left off.
+    /// A root the engine accepted and then lost (it still has no run of that id 10 minutes after
+    /// its first "not found") is cancelled, should it turn up after all, and triggered again, up
+    /// to [`ROOT_RETRIGGERS`] times, unless the run was cancelled: the root works on the run's
+    /// folder and every write is idempotent.
     pub(crate) async fn wait_on_hatchet(&self, triggered: Triggered, show_progress: bool) -> Result<Finished, Error> {
         let Triggered { run, mut root, n_specs, client, plan, .. } = triggered;
         let store = self.store();
@@ -118,9 +119,17 @@ impl Scythe {
                 }
             };
             match output {
-                Err(error) if is_lost(&error) && retriggers < ROOT_RETRIGGERS => {
+                Err(error)
+                    if is_lost(&error)
+                        && retriggers < ROOT_RETRIGGERS
+                        && !crate::cancel::is_cancelled(store, &layout).await? =>
+                {
                     retriggers += 1;
                     tracing::warn!(%error, run = %run, "triggering the run's root task again");
+                    // Should the lost root turn up after all, it must not run alongside the new one.
+                    if let Err(error) = client.cancel_runs(&[root.clone()]).await {
+                        tracing::debug!(%error, "could not cancel the lost root task");
+                    }
                     root = trigger(&client, &run, &plan).await?;
                     crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;
                 }

@@ -110,8 +110,8 @@ async fn scatter_node(
                 .child_of(action, index as u32),
         );
     }
-    let ids = client.bulk_trigger(requests.clone()).await.map_err(hatchet_error)?;
-    let outcomes = wait_for_children(client, scythe, run, children.ranges(), &requests, ids).await;
+    let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
+    let outcomes = wait_for_children(client, scythe, run, children.ranges(), ids).await;
     // Children of a cancelled run end cancelled: their specs are not lost, `resume` runs them.
     let layout = scythe_core::layout::RunLayout::new(scythe.store().prefix(), run.clone());
     if crate::cancel::is_cancelled(scythe.store(), &layout).await? {
@@ -153,8 +153,6 @@ async fn scatter_node(
 
 /// How long a scatter node waits without any child finishing before it looks in storage.
 const STALL: Duration = Duration::from_secs(60);
-/// How many times a child the engine lost is triggered again.
-const CHILD_RETRIGGERS: u32 = 3;
 
 /// The outcome of each child, in order. The engine can lose a child's completion (an event
 /// accepted just before the engine restarted), after which it counts the child as running until
@@ -162,15 +160,15 @@ const CHILD_RETRIGGERS: u32 = 3;
 /// for [`STALL`], the node lists the run's result parts once; a child whose specs all have a
 /// result is done — it counts as completed, and its engine run is cancelled to free the slot
 /// the engine still holds for it. A child the engine accepted and then lost (it never has a run
-/// of that id) is triggered again from `requests` (the same parent and index: the engine returns
-/// the child if it exists after all), up to [`CHILD_RETRIGGERS`] times.
+/// of that id: [`HatchetError::RunLost`]) ends as failed, so its specs are recorded as lost
+/// (`resume --retry-failed` runs them): triggering it again with the same parent and index
+/// would only return the same id.
 async fn wait_for_children(
     client: &HatchetClient,
     scythe: &Scythe,
     run: &RunId,
     ranges: &[Range<u64>],
-    requests: &[TriggerRequest],
-    mut ids: Vec<EngineRunId>,
+    ids: Vec<EngineRunId>,
 ) -> Vec<Result<RunOutcome, HatchetError>> {
     let watcher = RunWatcher::new(client);
     let watch = |i: usize, id: EngineRunId| {
@@ -179,7 +177,6 @@ async fn wait_for_children(
     };
     let mut waiting: FuturesUnordered<_> = ids.iter().enumerate().map(|(i, id)| watch(i, id.clone())).collect();
     let mut outcomes: Vec<Option<Result<RunOutcome, HatchetError>>> = ranges.iter().map(|_| None).collect();
-    let mut retriggers = vec![0u32; ranges.len()];
     let mut left = outcomes.len();
     while left > 0 {
         tokio::select! {
@@ -187,19 +184,6 @@ async fn wait_for_children(
                 let Some((i, outcome)) = next else { break };
                 if outcomes[i].is_some() {
                     continue;
-                }
-                if matches!(outcome, Err(HatchetError::RunLost { .. })) && retriggers[i] < CHILD_RETRIGGERS {
-                    retriggers[i] += 1;
-                    tracing::warn!(child = i, run = %run, "the engine lost a child task; triggering it again");
-                    match client.bulk_trigger(vec![requests[i].clone()]).await.map(|mut new| new.pop()) {
-                        Ok(Some(id)) => {
-                            ids[i] = id.clone();
-                            waiting.push(watch(i, id));
-                            continue;
-                        }
-                        Ok(None) => tracing::warn!(child = i, "the engine returned no id for a child triggered again"),
-                        Err(error) => tracing::warn!(%error, child = i, "could not trigger a lost child again"),
-                    }
                 }
                 outcomes[i] = Some(outcome);
                 left -= 1;
