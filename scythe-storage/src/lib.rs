@@ -10,6 +10,7 @@ mod classify;
 mod error;
 mod location;
 mod parquet_io;
+mod parquet_splice;
 mod store;
 
 pub use backends::DEFAULT_RETRY_WINDOW;
@@ -18,4 +19,5 @@ pub use location::StoreLocation;
 pub use parquet_io::{
     ObjectReader, ParquetFooter, ParquetSink, ParquetStream, encode_parquet, final_writer_properties,
 };
+pub use parquet_splice::ParquetSplice;
 pub use store::{Store, check_key};

@@ -56,6 +56,13 @@ pub struct ObjectReader {
     size: u64,
 }
 
+impl ObjectReader {
+    /// A reader of the object at `path`, of `size` bytes.
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: ObjectPath, size: u64) -> Self {
+        Self { store, path, size }
+    }
+}
+
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         self.store.get_range(&self.path, range).map_err(|error| ParquetError::External(Box::new(error))).boxed()

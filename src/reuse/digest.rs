@@ -9,10 +9,11 @@
 //! rewrites the earlier run's final tables into its own `final/` ([`copy_run`]) and writes
 //! `results/copied_from.yml` last: the marker that its final tables are complete, which
 //! [`copied_from`] reads for gather (and for resume, which then has nothing to run). Only what
-//! must differ is rewritten: `experiment_id` (the new run's id), the input index columns (from
-//! the new run's specs: file inputs are stored URIs of this run), and provenance's
+//! must differ is re-encoded, row group by row group: `experiment_id` (the new run's id), the
+//! file input columns (stored URIs of this run, from its specs), and provenance's
 //! `cached_from` (the run that ran each spec: the earlier run, or where it was copied from).
-//! A table without rows is copied as it is ([`Store::copy`]).
+//! Every other column's encoded bytes are copied as they are ([`Store::splice_parquet`]):
+//! the results are the same, and so are the scalar inputs (they are part of every result key).
 //!
 //! Anything missing or unreadable (the earlier run deleted, its tables changed) is an error
 //! the caller logs before it takes the per-spec path: the fast path never fails a run.
@@ -21,23 +22,19 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{FieldRef, SchemaRef, UInt64Type};
-use futures::TryStreamExt;
 use scythe_core::layout::{RunId, RunLayout};
-use scythe_core::schema::ExperimentSchema;
-use scythe_storage::{ParquetSink, Store, StoreError};
+use scythe_core::schema::{ColumnKind, EXPERIMENT_ID, ExperimentSchema, SORT_INDEX};
+use scythe_storage::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::key::{SpecKeys, hex};
 use crate::error::Error;
-use crate::gather::{FINAL_ROW_GROUP, final_schema, index_fields, memory_index_columns};
+use crate::gather::{final_schema, index_fields, memory_index_columns};
 use crate::manifest::{Summary, from_yaml, to_yaml};
 use crate::parts::{PROVENANCE, table_specs};
 use crate::provenance::CACHED_FROM;
 use crate::specs::SpecRows;
-
-/// Rows per batch when streaming an earlier run's final table.
-const READ_BATCH: usize = 64 * 1024;
 
 /// The SHA-256 of a run's result keys in sort-index order (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +137,7 @@ pub(crate) async fn find(
 
 /// Writes the final tables of the run of `layout` (with `specs`, in memory) from those of
 /// `source`, exactly as gathering copied rows would, then the marker that they are complete.
-/// Tables are rewritten at once, each on a task of its own (decoding and encoding use a CPU).
+/// Tables are rewritten at once, each on a task of its own.
 pub(crate) async fn copy_run(
     store: &Store,
     schema: &ExperimentSchema,
@@ -153,15 +150,14 @@ pub(crate) async fn copy_run(
     let index = index_fields(schema);
     let mut copies = tokio::task::JoinSet::new();
     for table in table_specs(schema) {
-        let schema = final_schema(&table, &index);
-        let rewrite = Rewrite {
-            data: schema.fields().len() - index.len() - usize::from(table.has_subindex),
+        let rewrite = Rewrite::new(
             schema,
-            inputs: index[2..].to_vec(),
-            specs: Arc::clone(specs),
-            run_id: layout.run().to_string(),
-            cached_from: (table.name == PROVENANCE).then(|| source.to_string()),
-        };
+            final_schema(&table, &index),
+            &index,
+            Arc::clone(specs),
+            layout.run().to_string(),
+            (table.name == PROVENANCE).then(|| source.to_string()),
+        )?;
         let (store, from, to) = (store.clone(), from.final_table(&table.name), layout.final_table(&table.name));
         copies.spawn(async move { copy_table(&store, &from, &to, &rewrite).await });
     }
@@ -173,11 +169,11 @@ pub(crate) async fn copy_run(
     Ok(())
 }
 
-/// Writes final table `to` from the earlier run's `from`, as `rewrite` says (a table without
-/// rows is copied as it is).
+/// Writes final table `to` from the earlier run's `from`, as `rewrite` says: the columns that
+/// differ are re-encoded, the others' encoded bytes copied ([`Store::splice_parquet`]).
 async fn copy_table(store: &Store, from: &str, to: &str, rewrite: &Rewrite) -> Result<(), Error> {
-    let footer = store.parquet_footer(from).await?;
-    let (found, expected) = (footer.schema().fields(), rewrite.schema.fields());
+    let mut splice = store.splice_parquet(from, to, &rewrite.read, &rewrite.replace).await?;
+    let (found, expected) = (splice.schema().fields(), rewrite.schema.fields());
     if found.len() != expected.len()
         || found.iter().zip(expected).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
     {
@@ -186,19 +182,10 @@ async fn copy_table(store: &Store, from: &str, to: &str, rewrite: &Rewrite) -> R
             reason: "it does not have the columns this experiment's gather writes".to_owned(),
         });
     }
-    if footer.num_rows() == 0 {
-        return Ok(store.copy(from, to).await?);
+    while let Some(read) = splice.next_row_group().await? {
+        splice.write_row_group(&rewrite.columns(&read)?).await?;
     }
-    let mut stream = store.read_parquet(from, READ_BATCH).await?;
-    let mut sink = ParquetSink::create(store, to, Arc::clone(&rewrite.schema), &[], FINAL_ROW_GROUP)?;
-    while let Some(batch) =
-        stream.try_next().await.map_err(|source| Error::Store(StoreError::Parquet { uri: store.uri(from), source }))?
-    {
-        if batch.num_rows() > 0 {
-            sink.write(&rewrite.batch(&batch)?).await?;
-        }
-    }
-    sink.close().await?;
+    splice.close().await?;
     Ok(())
 }
 
@@ -215,52 +202,93 @@ pub(crate) async fn copied_from(store: &Store, layout: &RunLayout) -> Result<Opt
     }
 }
 
-/// How one final table's batches change on their way into the new run.
+/// Which columns of one final table change on their way into the new run, and how.
 struct Rewrite {
-    /// The final table's schema: `data` data columns, `experiment_id`, `sort_index`, the
-    /// inputs, then `sort_subindex` for a per-field table.
+    /// The final table's schema: its data columns, `experiment_id`, `sort_index`, the inputs,
+    /// then `sort_subindex` for a per-field table.
     schema: SchemaRef,
-    data: usize,
-    /// The input index columns (after `experiment_id` and `sort_index`).
-    inputs: Vec<FieldRef>,
+    /// The columns decoded from each row group (ascending): `sort_index`, and provenance's
+    /// `cached_from`.
+    read: Vec<usize>,
+    /// The columns re-encoded (ascending): `cached_from`, `experiment_id` and the file inputs
+    /// (stored URIs of the new run). Scalar inputs are the same values (they are part of
+    /// every result key), data columns the same results.
+    replace: Vec<usize>,
+    experiment_id: usize,
+    /// The file input fields, `replace`'s last columns.
+    files: Vec<FieldRef>,
+    /// Provenance's `cached_from` column, and the earlier run: the `cached_from` of the rows
+    /// that ran there.
+    cached_from: Option<(usize, String)>,
     /// The new run's specs.
     specs: Arc<SpecRows>,
     /// The new run's id: its `experiment_id`.
     run_id: String,
-    /// For provenance: the earlier run, the `cached_from` of the rows that ran there.
-    cached_from: Option<String>,
 }
 
 impl Rewrite {
-    /// `batch` of the earlier run's table (columns checked against [`Self::schema`]) with the
-    /// new run's values where they differ.
-    fn batch(&self, batch: &RecordBatch) -> Result<RecordBatch, Error> {
-        let n = batch.num_rows();
-        let sort_indexes = batch
-            .column(self.data + 1)
-            .as_primitive_opt::<UInt64Type>()
-            .ok_or_else(|| Error::Internal("a final table without a UInt64 sort_index".to_owned()))?;
-        // `sort_index`, then the inputs: the index columns after `experiment_id`.
-        let index = memory_index_columns(&self.specs, sort_indexes, &self.inputs)?;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for (position, field) in self.schema.fields().iter().enumerate() {
-            let column = match (position.checked_sub(self.data), self.cached_from.as_deref()) {
-                (Some(0), _) => {
-                    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.run_id.as_str(), n))) as ArrayRef
-                }
-                (Some(at), _) if at <= index.len() => Arc::clone(&index[at - 1]),
-                (None, Some(run)) if field.name() == CACHED_FROM => {
-                    let column = batch
-                        .column(position)
-                        .as_string_opt::<i32>()
-                        .ok_or_else(|| Error::Internal("provenance's cached_from is not a string column".to_owned()))?;
-                    cached_from(column, run)
-                }
-                _ => Arc::clone(batch.column(position)),
-            };
-            columns.push(column);
+    fn new(
+        experiment: &ExperimentSchema,
+        schema: SchemaRef,
+        index: &[FieldRef],
+        specs: Arc<SpecRows>,
+        run_id: String,
+        source: Option<String>,
+    ) -> Result<Self, Error> {
+        let position = |name: &str, range: std::ops::Range<usize>| {
+            range
+                .clone()
+                .find(|&at| schema.field(at).name() == name)
+                .ok_or_else(|| Error::Internal(format!("a final table without `{name}` in columns {range:?}")))
+        };
+        let data = position(EXPERIMENT_ID, 0..schema.fields().len())?;
+        let sort_index = position(SORT_INDEX, data..data + 2)?;
+        // The input index columns follow `sort_index`, in `index_fields`'s order.
+        let inputs =
+            experiment.input().columns().iter().filter(|c| matches!(c.kind, ColumnKind::Scalar | ColumnKind::FileRef));
+        let mut files = Vec::new();
+        let mut replace = Vec::new();
+        let cached_from = match source {
+            Some(run) => Some((position(CACHED_FROM, 0..data)?, run)),
+            None => None,
+        };
+        replace.extend(cached_from.as_ref().map(|(at, _)| *at));
+        replace.push(data);
+        for (k, column) in inputs.enumerate() {
+            if column.kind == ColumnKind::FileRef {
+                let at = position(column.field.name(), sort_index + 1 + k..sort_index + 2 + k)?;
+                files.push(Arc::clone(&index[at - data]));
+                replace.push(at);
+            }
         }
-        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(Error::arrow("copying an earlier run's table"))
+        let mut read: Vec<usize> = cached_from.iter().map(|(at, _)| *at).chain([sort_index]).collect();
+        read.sort_unstable();
+        Ok(Self { schema, read, replace, experiment_id: data, files, cached_from, specs, run_id })
+    }
+
+    /// The new values of the `replace` columns of one row group, from its `read` columns.
+    fn columns(&self, read: &RecordBatch) -> Result<Vec<ArrayRef>, Error> {
+        let n = read.num_rows();
+        let sort_indexes = read
+            .column_by_name(SORT_INDEX)
+            .and_then(|column| column.as_primitive_opt::<UInt64Type>())
+            .ok_or_else(|| Error::Internal("a final table without a UInt64 sort_index".to_owned()))?;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.replace.len());
+        if let Some((_, run)) = &self.cached_from {
+            let column = read
+                .column_by_name(CACHED_FROM)
+                .and_then(|column| column.as_string_opt::<i32>())
+                .ok_or_else(|| Error::Internal("provenance's cached_from is not a string column".to_owned()))?;
+            columns.push(cached_from(column, run));
+        }
+        columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.run_id.as_str(), n))));
+        debug_assert_eq!(self.replace[columns.len() - 1], self.experiment_id);
+        if !self.files.is_empty() {
+            // `sort_index`, then the file inputs.
+            let index = memory_index_columns(&self.specs, sort_indexes, &self.files)?;
+            columns.extend(index.into_iter().skip(1));
+        }
+        Ok(columns)
     }
 }
 
