@@ -12,7 +12,7 @@ use scythe_core::{Version, VersionStrategy};
 use scythe_storage::{ParquetSink, Store};
 
 use crate::artifacts::ArtifactPlan;
-use crate::diff::keep::OnBreakingChange;
+use crate::diff::keep::{self, OnBreakingChange};
 use crate::error::Error;
 use crate::lease::Holder;
 use crate::manifest::{InputArtifacts, Manifest, to_yaml};
@@ -70,10 +70,10 @@ pub(crate) async fn allocate(
     let schema = experiment.schema();
     let plan = ArtifactPlan::new(&specs.batches, schema.input())?;
     let (version, claimed_version) = claim_version(store, schema.name(), strategy).await?;
-    if !claimed_version {
-        // `keep` or an existing `vX.Y.Z`: the version's runs should share a schema.
-        crate::diff::keep::check(store, schema, version, on_breaking).await?;
-    }
+    // `keep` or an existing `vX.Y.Z`: the version's runs should share a schema. (A version
+    // this allocation claimed has no runs yet, but others may join it at once: see `recheck`.)
+    let seen =
+        if claimed_version { Default::default() } else { keep::check(store, schema, version, on_breaking).await? };
     let layout = match claim_run_folder(store, RunId::new(schema.name(), version, now, 0)).await {
         Ok(layout) => layout,
         Err(error) => {
@@ -90,7 +90,13 @@ pub(crate) async fn allocate(
             return Err(error);
         }
     };
-    match prepare(store, experiment, specs, plan, &layout, now).await {
+    let prepared = match prepare(store, experiment, specs, plan, &layout, now).await {
+        Ok(prepared) => {
+            keep::recheck(store, schema, version, on_breaking, &seen, layout.run()).await.map(|()| prepared)
+        }
+        Err(error) => Err(error),
+    };
+    match prepared {
         Ok((manifest, specs)) => Ok(Allocation { layout, manifest, specs, lease, claimed_version }),
         Err(error) => {
             discard_folder(store, &layout, claimed_version).await;

@@ -176,6 +176,20 @@ pub enum Error {
         /// The breaking changes, `; `-separated.
         changes: String,
     },
+    /// Another run was being allocated into the same version at the same time with a schema
+    /// that breaks this one's.
+    #[error(
+        "run {run} was allocated into `{version}` at the same time as this one, with a schema that breaks this one's or is broken by it: \
+         {changes}; run again once it is done (to be checked against it), bump the version, or pass --force"
+    )]
+    ConcurrentBreakingSchema {
+        /// `<experiment>/<version>`.
+        version: String,
+        /// The other run.
+        run: String,
+        /// The breaking changes, `; `-separated.
+        changes: String,
+    },
     /// A fault inside Scythe itself (an invariant that did not hold), not in the user's input.
     #[error("internal error: {0} (a bug in Scythe; please report it with the command that ran)")]
     Internal(String),

@@ -292,3 +292,84 @@ fn keep_refuses_a_breaking_schema_change_unless_forced() {
     assert!(bumped.status.success() && !String::from_utf8_lossy(&bumped.stderr).contains("breaking"));
     assert_eq!(bench.runs_of("v2.0.0"), 1);
 }
+
+#[test]
+fn keep_refuses_to_join_an_allocation_in_progress_whose_schema_conflicts() {
+    // A run of `counted_v2` is being allocated into v1.0.0 (live lease, schema written, no
+    // manifest yet) when a run of `counted` joins with `--version keep`: no committed run to
+    // compare with, but the two schemas conflict (`counted` → `counted_v2` breaks).
+    let bench = Bench::new();
+    let v2 = bench.specs("b.csv", "x,file", &[&["1", "a.txt"]]);
+    let other = support::bin::embedded("counted_v2")
+        .arg("--storage")
+        .arg(bench.path("other"))
+        .args(["scatter", "counted", "--specs", v2.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+    let v2_run = std::fs::read_dir(bench.path("other/counted/v1.0.0"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.is_dir())
+        .unwrap();
+    let allocating = bench.path("runs/counted/v1.0.0/2026-01-01_00-00-00");
+    std::fs::create_dir_all(&allocating).unwrap();
+    std::fs::copy(v2_run.join("experiment_io_spec.yml"), allocating.join("experiment_io_spec.yml")).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let lease = format!("host: {}\npid: {}\nat: 2026-01-01T00:00:00Z\ntoken: test\n", host.trim(), std::process::id());
+    std::fs::write(allocating.join("lease.yml"), lease).unwrap();
+
+    let v1 = bench.specs("a.csv", "x,file,fail", &[&["1", "a.txt", "false"]]);
+    let keep = ["scatter", "counted", "--version", "keep", "--specs", v1.to_str().unwrap()];
+    let refused = bench.run("counted", &keep, &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "run counted/v1.0.0/2026-01-01_00-00-00 was allocated into `counted/v1.0.0` at the same time as this one"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("input + fail: boolean (required); input - scale: number"), "{stderr}");
+    let committed = std::fs::read_dir(bench.path("runs/counted/v1.0.0"))
+        .unwrap()
+        .filter(|run| run.as_ref().unwrap().path().join("manifest.yml").exists())
+        .count();
+    assert_eq!(committed, 0, "the refused run left a manifest");
+
+    // Once that allocation is gone (its process died: an abandoned folder), the run joins.
+    std::fs::remove_file(allocating.join("lease.yml")).unwrap();
+    let joined = bench.run("counted", &keep, &[]);
+    assert!(joined.status.success(), "{}", String::from_utf8_lossy(&joined.stderr));
+}
+
+#[test]
+fn keep_admits_at_most_one_of_two_concurrent_runs_whose_schemas_conflict() {
+    // Both start at once into the empty store: whichever order their steps interleave in,
+    // the later is refused (by the check against committed runs or the one against
+    // allocations in progress), never both admitted.
+    let bench = Bench::new();
+    let v1 = bench.specs("a.csv", "x,file,fail", &[&["1", "a.txt", "false"]]);
+    let v2 = bench.specs("b.csv", "x,file", &[&["1", "a.txt"]]);
+    let keep = |specs: &Path| {
+        let args = ["scatter", "counted", "--version", "keep", "--specs", specs.to_str().unwrap()];
+        args.map(str::to_owned)
+    };
+    let (keep_v1, keep_v2) = (keep(&v1), keep(&v2));
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| bench.run("counted", &keep_v1.each_ref().map(String::as_str), &[]));
+        let b = scope.spawn(|| bench.run("counted_v2", &keep_v2.each_ref().map(String::as_str), &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let outputs = [&a, &b];
+    let succeeded = outputs.iter().filter(|output| output.status.success()).count();
+    let stderr: Vec<_> = outputs.iter().map(|output| String::from_utf8_lossy(&output.stderr)).collect();
+    assert!(succeeded <= 1, "both joined v1.0.0:\n{}\n{}", stderr[0], stderr[1]);
+    for (output, stderr) in outputs.iter().zip(&stderr).filter(|(output, _)| !output.status.success()) {
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("at the same time as this one") || stderr.contains("changed in a breaking way since"),
+            "{stderr}"
+        );
+    }
+}
