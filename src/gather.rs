@@ -2,10 +2,10 @@
 //! the spec's index columns joined from `specs.pq` and `pandas` metadata so
 //! `pandas.read_parquet` restores the MultiIndex.
 //!
-//! Parts are read in sort-index order, [`PREFETCH`] at a time (each small part in one request),
-//! and specs are streamed alongside, so memory stays bounded by 16 parts (each at most one
-//! embedded flush or one leaf's batch) plus one specs batch whatever the run's size. Parts that overlap (a batch that ran twice) contribute each sort
-//! index once.
+//! Parts are read in sort-index order, up to [`PREFETCH`] at a time and about
+//! [`PREFETCH_BYTES`] (each small part in one request), and specs are streamed alongside, so
+//! memory stays bounded by those parts plus one specs batch whatever the run's size. Parts that
+//! overlap (a batch that ran twice) contribute each sort index once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,8 +27,12 @@ use crate::specs::SpecRows;
 pub(crate) const FINAL_ROW_GROUP: usize = 128 * 1024;
 /// Rows per batch when streaming specs.
 const SPECS_BATCH: usize = 64 * 1024;
-/// Parts fetched ahead of the one being merged: on object storage each read is a round trip.
+/// Most parts fetched ahead of the one being merged: on object storage each read is a round
+/// trip.
 const PREFETCH: usize = 16;
+/// About the most bytes of parts fetched ahead: fewer parts when they are large (the result
+/// cache's copies hold 65,536 rows each).
+const PREFETCH_BYTES: u64 = 24 << 20;
 /// Parts up to this size are fetched whole in one request instead of by ranges.
 const WHOLE_PART_BYTES: u64 = 32 << 20;
 
@@ -149,7 +153,8 @@ pub(crate) async fn gather(
     }
     summary.missing = n_specs.saturating_sub(summary.succeeded + summary.failed);
     // The final tables hold these results now: the cache index may point at them.
-    crate::reuse::record(store, layout, &|index| succeeded.contains(index), &|index| failed.contains(index)).await?;
+    let (ran, expected) = (|index| succeeded.contains(index), summary.succeeded + summary.failed);
+    crate::reuse::record(store, layout, &ran, &|index| failed.contains(index), expected).await?;
     Ok(summary)
 }
 
@@ -199,12 +204,15 @@ async fn gather_table(
     let mut specs: Option<SpecCursor> = None;
     let mut covered = 0u64;
     let mut specs_seen = 0u64;
-    let mut parts = futures::stream::iter(list_parts(store, layout, &table.name).await?)
+    let listed = list_parts(store, layout, &table.name).await?;
+    let largest = listed.iter().map(|part| part.size).max().unwrap_or(0).max(1);
+    let prefetch = usize::try_from(PREFETCH_BYTES / largest).unwrap_or(PREFETCH).clamp(2, PREFETCH);
+    let mut parts = futures::stream::iter(listed)
         .map(|part| async move {
             let batches = read_part(store, &part).await?;
             Ok::<_, Error>((part.id, batches))
         })
-        .buffered(PREFETCH);
+        .buffered(prefetch);
     while let Some((part, batches)) = parts.try_next().await? {
         if part.end <= covered {
             continue;

@@ -122,14 +122,17 @@ fn shard_name(shard: usize) -> String {
 }
 
 /// Records that `run` ran `entries`, with code fingerprint `code` (idempotent: one file per
-/// shard, named after the run, with the same content for the same entries).
+/// shard, named after the run, with the same content for the same entries; a spec recorded
+/// twice, by two attempts, counts once).
 pub(crate) async fn record(
     store: &Store,
     layout: &RunLayout,
     code: &str,
     mut entries: Vec<Recorded>,
 ) -> Result<(), Error> {
+    // In place: the entries of a large run are most of this process's memory.
     entries.sort_unstable_by_key(|e| (e.keys.spec, e.sort_index));
+    entries.dedup_by_key(|e| e.sort_index);
     let run = layout.run();
     let file = format!("{}_{}.pq", run.version(), run.folder_name());
     let dir = index_dir(layout.prefix(), run.experiment());

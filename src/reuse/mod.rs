@@ -269,15 +269,17 @@ pub(crate) async fn record_whole(
 }
 
 /// Adds the specs of `layout` that ran and `succeeded` or `failed` to the index (idempotent);
-/// specs with neither (not run yet) are left out.
+/// specs with neither (not run yet) are left out. `expected` is how many there are about (the
+/// entries are held at once, so they are allocated once).
 pub(crate) async fn record(
     store: &Store,
     layout: &RunLayout,
     succeeded: &(dyn Fn(u64) -> bool + Sync),
     failed: &(dyn Fn(u64) -> bool + Sync),
+    expected: u64,
 ) -> Result<(), Error> {
     let started = std::time::Instant::now();
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     let mut code = None;
     for meta in store.list(&keys_dir(layout)).await? {
         let key = meta.location.to_string();
@@ -316,8 +318,6 @@ pub(crate) async fn record(
         }
     }
     let Some(code) = code.filter(|_| !entries.is_empty()) else { return Ok(()) };
-    entries.sort_by_key(|entry| entry.sort_index);
-    entries.dedup_by_key(|entry| entry.sort_index);
     let read = started.elapsed();
     let recorded = entries.len();
     index::record(store, layout, &code, entries).await?;
