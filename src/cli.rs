@@ -112,7 +112,8 @@ struct Cli {
     #[arg(long, global = true, env = "SCYTHE_STORAGE")]
     storage: Option<String>,
     /// Run every spec: do not reuse the results of specs whose code, inputs and input files
-    /// are unchanged since a run that succeeded (the result cache is on by default).
+    /// are unchanged since a run that succeeded (the result cache is on by default). For
+    /// `worker`: the leaves it runs never reuse results.
     #[arg(long, global = true)]
     no_cache: bool,
     #[command(subcommand)]
@@ -178,6 +179,12 @@ enum Command {
         /// On hatchet: most children per scatter task; deeper trees for more leaves (default 256).
         #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
         fanout: Option<u64>,
+        /// On hatchet: the engine priority of the run's tasks (default: low, the engine's). The
+        /// engine hands out the queued leaves of higher-priority runs of the same experiment
+        /// first, so an urgent run need not wait behind a large one; it promises no order across
+        /// experiments.
+        #[arg(long, value_enum, value_name = "PRIORITY")]
+        priority: Option<RunPriority>,
         /// Validate the specs and print the plan (count, version, storage, engine, first rows);
         /// write nothing.
         #[arg(long)]
@@ -412,6 +419,8 @@ struct HatchetTasks {
     fanout: Option<u64>,
     /// Most leaves of the run at once.
     max_concurrency: Option<u32>,
+    /// The engine priority of the run's tasks.
+    priority: Option<RunPriority>,
     /// Print why specs ran (with `wait`: the leaves report it).
     explain: bool,
 }
@@ -523,8 +532,10 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(crate::summary::exit_code(report.failed, report.missing, outcome.allow_failures))
         }
-        Command::Worker => hatchet::worker(&app, store).await,
-        Command::Scatter { run: new, engine: choice, workers, limit, batch, fanout, dry_run: true, .. } => {
+        Command::Worker => hatchet::worker(&app, store, no_cache).await,
+        Command::Scatter {
+            run: new, engine: choice, workers, limit, batch, fanout, priority, dry_run: true, ..
+        } => {
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let valid = {
@@ -538,8 +549,8 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             say!("version    {version} ({})", new.version);
             say!("storage    {}", store.uri(store.prefix()));
             if choice.is_hatchet() {
-                let plan =
-                    hatchet::plan(valid.rows, batch.or(registered.config().batch), fanout, limit.max_concurrency)?;
+                let batch = batch.or(registered.config().batch);
+                let plan = hatchet::plan(valid.rows, batch, fanout, limit.max_concurrency, priority)?;
                 say!("engine     hatchet, tasks {plan}");
             } else {
                 say!("engine     embedded, {} worker threads", engine(workers, limit)?.workers);
@@ -567,14 +578,20 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
         }
         // Handled before the store is opened (a design touches no storage).
         Command::Design { .. } => Ok(ExitCode::SUCCESS),
-        Command::Scatter { run: new, outcome, engine: choice, wait, batch, fanout, limit, explain, .. }
-            if choice.is_hatchet() =>
-        {
-            let tasks =
-                HatchetTasks { wait, batch, fanout, max_concurrency: limit.max_concurrency, explain: explain.explain };
+        Command::Scatter {
+            run: new, outcome, engine: choice, wait, batch, fanout, priority, limit, explain, ..
+        } if choice.is_hatchet() => {
+            let max_concurrency = limit.max_concurrency;
+            let tasks = HatchetTasks { wait, batch, fanout, max_concurrency, priority, explain: explain.explain };
             hatchet::scatter(&app, store, &new, &outcome, tasks).await
         }
-        Command::Scatter { run: new, outcome, explain, workers, limit, .. } => {
+        Command::Scatter { run: new, outcome, explain, workers, limit, wait, batch, fanout, priority, .. } => {
+            warn_hatchet_only(&[
+                ("--wait", wait),
+                ("--batch", batch.is_some()),
+                ("--fanout", fanout.is_some()),
+                ("--priority", priority.is_some()),
+            ]);
             let registered = app.find(&new.experiment)?;
             let specs = choose_specs(&app, &new)?;
             let version = new.version;
@@ -763,6 +780,30 @@ fn design_command(
         eprintln!("wrote {rows} specs ({} design, seed {seed}) to {}", built.record.method, path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine priority of a run on Hatchet (`scatter --priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[cfg_attr(not(feature = "hatchet"), allow(dead_code, reason = "only the Hatchet commands read it"))]
+enum RunPriority {
+    /// The engine's default.
+    Low,
+    /// Ahead of low.
+    Medium,
+    /// Ahead of medium and low.
+    High,
+}
+
+/// Warns that options of `scatter` that only Hatchet runs read were given for an embedded run.
+fn warn_hatchet_only(given: &[(&str, bool)]) {
+    let given: Vec<&str> = given.iter().filter(|(_, is_given)| *is_given).map(|(name, _)| *name).collect();
+    if !given.is_empty() {
+        tracing::warn!(
+            "{} only apply to runs on Hatchet; this run is embedded (pass --engine hatchet, or set \
+             HATCHET_CLIENT_TOKEN for --engine auto)",
+            given.join(", ")
+        );
+    }
 }
 
 /// Which engine runs a scatter.

@@ -6,17 +6,24 @@ use std::process::ExitCode;
 use scythe_core::layout::{RunId, RunLayout};
 use scythe_storage::Store;
 
-use super::{HatchetTasks, NewRun, Outcome, choose_specs, scythe_for};
+use scythe_hatchet::Priority;
+
+use super::{HatchetTasks, NewRun, Outcome, RunPriority, choose_specs, scythe_for};
 use crate::api::Scythe;
 use crate::app::App;
 use crate::error::Error;
 use crate::hatchet::TaskShape;
 use crate::settings::EngineSettings;
 
-/// `worker`: serves the binary's experiments to the engine until stopped.
-pub(super) async fn worker(app: &App, store: Store) -> Result<ExitCode, Error> {
+/// `worker`: serves the binary's experiments to the engine until stopped; with `no_cache`
+/// its leaves run every spec.
+pub(super) async fn worker(app: &App, store: Store, no_cache: bool) -> Result<ExitCode, Error> {
     let settings = crate::hatchet::WorkerSettings::from_env()?;
-    let scythe = Scythe::new(store).with_engine(crate::hatchet::leaf_engine(&EngineSettings::from_env()?));
+    let mut engine = EngineSettings::from_env()?;
+    if no_cache {
+        engine.reuse_results = false;
+    }
+    let scythe = Scythe::new(store).with_engine(crate::hatchet::leaf_engine(&engine));
     crate::hatchet::serve(app.experiments.clone(), scythe, settings).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -27,8 +34,18 @@ pub(super) fn plan(
     batch: Option<u32>,
     fanout: Option<u64>,
     max_concurrency: Option<u32>,
+    priority: Option<RunPriority>,
 ) -> Result<String, Error> {
-    Ok(crate::hatchet::Plan::new(specs, batch, fanout, max_concurrency).to_string())
+    let plan = crate::hatchet::Plan::new(specs, batch, fanout, max_concurrency);
+    Ok(plan.with_priority(priority.map(engine_priority)).to_string())
+}
+
+fn engine_priority(priority: RunPriority) -> Priority {
+    match priority {
+        RunPriority::Low => Priority::Low,
+        RunPriority::Medium => Priority::Medium,
+        RunPriority::High => Priority::High,
+    }
 }
 
 /// `scatter --engine hatchet`: allocates the run, triggers its root task and, with `--wait`,
@@ -43,7 +60,12 @@ pub(super) async fn scatter(
     let registered = app.find(&new.experiment)?;
     let specs = choose_specs(app, new)?;
     let scythe = scythe_for(store, new);
-    let shape = TaskShape { batch: tasks.batch, fanout: tasks.fanout, max_concurrency: tasks.max_concurrency };
+    let shape = TaskShape {
+        batch: tasks.batch,
+        fanout: tasks.fanout,
+        max_concurrency: tasks.max_concurrency,
+        priority: tasks.priority.map(engine_priority),
+    };
     let triggered = scythe.scatter_on_hatchet(registered, &specs, new.version, shape).await?;
     let run = triggered.run.clone();
     say!("run        {run}");

@@ -19,12 +19,18 @@ fn not_built_in() -> Error {
 }
 
 /// `worker` needs the `hatchet` feature.
-pub(super) async fn worker(_: &App, _: Store) -> Result<ExitCode, Error> {
+pub(super) async fn worker(_: &App, _: Store, _: bool) -> Result<ExitCode, Error> {
     Err(not_built_in())
 }
 
 /// `scatter --dry-run --engine hatchet` needs the `hatchet` feature.
-pub(super) fn plan(_: u64, _: Option<u32>, _: Option<u64>, _: Option<u32>) -> Result<String, Error> {
+pub(super) fn plan(
+    _: u64,
+    _: Option<u32>,
+    _: Option<u64>,
+    _: Option<u32>,
+    _: Option<super::RunPriority>,
+) -> Result<String, Error> {
     Err(not_built_in())
 }
 

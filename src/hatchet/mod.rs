@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scythe_core::layout::RunId;
-use scythe_hatchet::{HatchetClient, HatchetConfig, RunOutcome, RunWatcher, TriggerRequest};
+use scythe_hatchet::{HatchetClient, HatchetConfig, Priority, RunOutcome, RunWatcher, TriggerRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -88,11 +88,15 @@ pub(crate) struct RangeInput {
     /// (leaves dealt round robin): the engine runs one leaf per lane at a time.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) lane: String,
+    /// The engine priority of the run's tasks, 1 (low) to 3 (high); 0: the engine's default
+    /// (low). Scatter nodes give it to the children they trigger.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub(crate) priority: u8,
 }
 
 impl RangeInput {
-    /// The input of a leaf over `range`, in `lane` (empty: an unlimited run).
-    fn leaf(run: &str, range: std::ops::Range<u64>, lane: String) -> Self {
+    /// The input of a leaf over `range`, in `lane` (empty: an unlimited run), at `priority`.
+    fn leaf(run: &str, range: std::ops::Range<u64>, lane: String, priority: u8) -> Self {
         Self {
             run: run.to_owned(),
             start: range.start,
@@ -102,12 +106,37 @@ impl RangeInput {
             level: 0,
             max_concurrency: 0,
             lane,
+            priority,
+        }
+    }
+
+    /// The engine priority of a task over this range, if the run has one.
+    pub(crate) fn engine_priority(&self) -> Option<Priority> {
+        match self.priority {
+            1 => Some(Priority::Low),
+            2 => Some(Priority::Medium),
+            3 => Some(Priority::High),
+            _ => None,
         }
     }
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+/// [`RangeInput::priority`] of `priority`.
+fn priority_number(priority: Option<Priority>) -> u8 {
+    match priority {
+        None => 0,
+        Some(Priority::Low) => 1,
+        Some(Priority::Medium) => 2,
+        Some(Priority::High) => 3,
+    }
 }
 
 /// What a task reports back (counts; the results themselves are in storage).
@@ -149,6 +178,7 @@ pub(crate) struct Plan {
     batch: u64,
     fanout: u64,
     max_concurrency: Option<u32>,
+    priority: Option<Priority>,
 }
 
 impl Plan {
@@ -156,7 +186,12 @@ impl Plan {
     /// node, at most `max_concurrency` leaves at once.
     pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>, max_concurrency: Option<u32>) -> Self {
         let fanout = fanout.unwrap_or(FANOUT).max(2);
-        Self { n_specs, batch: fanout::batch_size(n_specs, batch), fanout, max_concurrency }
+        Self { n_specs, batch: fanout::batch_size(n_specs, batch), fanout, max_concurrency, priority: None }
+    }
+
+    /// Every task of the run at the engine's `priority` (`None`: the engine's default, low).
+    pub(crate) fn with_priority(self, priority: Option<Priority>) -> Self {
+        Self { priority, ..self }
     }
 }
 
@@ -168,6 +203,12 @@ impl std::fmt::Display for Plan {
         write!(f, "{leaves} leaves of up to {} specs under {depth} {levels} of scatter tasks", self.batch)?;
         if let Some(limit) = self.max_concurrency {
             write!(f, ", at most {limit} leaves at once")?;
+        }
+        match self.priority {
+            None => {}
+            Some(Priority::Low) => write!(f, ", priority low")?,
+            Some(Priority::Medium) => write!(f, ", priority medium")?,
+            Some(Priority::High) => write!(f, ", priority high")?,
         }
         Ok(())
     }
@@ -184,11 +225,15 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         level: 0,
         max_concurrency: plan.max_concurrency.map_or(0, u64::from),
         lane: String::new(),
+        priority: priority_number(plan.priority),
     };
-    let request = TriggerRequest::new(SCATTER_GATHER, &input)
+    let mut request = TriggerRequest::new(SCATTER_GATHER, &input)
         .map_err(hatchet_error)?
         .metadata(&serde_json::json!({"experiment_id": run.to_string(), "experiment_name": run.experiment()}))
         .map_err(hatchet_error)?;
+    if let Some(priority) = plan.priority {
+        request = request.priority(priority);
+    }
     let mut ids = client.bulk_trigger(vec![request]).await.map_err(hatchet_error)?;
     ids.pop().ok_or_else(|| hatchet_error("the engine returned no run id"))
 }

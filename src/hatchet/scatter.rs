@@ -27,6 +27,8 @@ pub(crate) struct TaskShape {
     pub(crate) fanout: Option<u64>,
     /// Most leaves of the run at once.
     pub(crate) max_concurrency: Option<u32>,
+    /// The engine priority of every task of the run.
+    pub(crate) priority: Option<scythe_hatchet::Priority>,
 }
 
 /// A run allocated and triggered on the engine.
@@ -83,7 +85,7 @@ impl Scythe {
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
         let n_specs = crate::catalog::run_info(store, run.clone()).await?.n_specs;
-        let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency);
+        let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency).with_priority(shape.priority);
         let root = trigger(&client, &run, &plan).await?;
         // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
         crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;

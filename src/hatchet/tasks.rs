@@ -95,7 +95,9 @@ async fn scatter_node(
     let mut requests = Vec::with_capacity(children.ranges().len());
     for (index, range) in children.ranges().iter().enumerate() {
         let (task, child) = match children {
-            Children::Leaves(_) => (leaf.as_str(), RangeInput::leaf(&input.run, range.clone(), lane(range))),
+            Children::Leaves(_) => {
+                (leaf.as_str(), RangeInput::leaf(&input.run, range.clone(), lane(range), input.priority))
+            }
             Children::Nodes(_) => (
                 SCATTER_GATHER,
                 RangeInput { start: range.start, end: range.end, level: input.level + 1, ..input.clone() },
@@ -103,12 +105,15 @@ async fn scatter_node(
         };
         // `experiment_id` on every task of the run lets `cancel` find them all by metadata.
         let metadata = serde_json::json!({"experiment_id": input.run, "level": input.level, "index": index});
-        requests.push(
-            TriggerRequest::new(task, &child)
-                .and_then(|request| request.metadata(&metadata))
-                .map_err(hatchet_error)?
-                .child_of(action, index as u32),
-        );
+        let request = TriggerRequest::new(task, &child)
+            .and_then(|request| request.metadata(&metadata))
+            .map_err(hatchet_error)?
+            .child_of(action, index as u32);
+        // The run's priority orders its leaves among the leaves of other runs of the experiment.
+        requests.push(match input.engine_priority() {
+            Some(priority) => request.priority(priority),
+            None => request,
+        });
     }
     let ids = client.bulk_trigger(requests).await.map_err(hatchet_error)?;
     let outcomes = wait_for_children(client, scythe, run, children.ranges(), ids).await;

@@ -205,6 +205,13 @@ pub(crate) async fn serve(
                     }
                     ActionKind::Unsupported(kind) => tracing::warn!(kind, "unsupported action"),
                     ActionKind::Start => {
+                        tracing::debug!(
+                            task = %action.action_id,
+                            run = %action.workflow_run_id.as_str(),
+                            priority = action.priority,
+                            retry = action.retry_count,
+                            "task assigned"
+                        );
                         let Some(handler) = handlers.get(&action.action_id).cloned() else {
                             let refusal = StepEvent::failed_permanently(format!("this worker does not serve `{}`", action.action_id));
                             let _ = client.send_step_event(&worker, &action, refusal).await;
