@@ -421,6 +421,8 @@ struct HatchetTasks {
     max_concurrency: Option<u32>,
     /// The engine priority of the run's tasks.
     priority: Option<RunPriority>,
+    /// Leaves reuse no cached result (`--no-cache`).
+    no_cache: bool,
     /// Print why specs ran (with `wait`: the leaves report it).
     explain: bool,
 }
@@ -582,7 +584,8 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
             run: new, outcome, engine: choice, wait, batch, fanout, priority, limit, explain, ..
         } if choice.is_hatchet() => {
             let max_concurrency = limit.max_concurrency;
-            let tasks = HatchetTasks { wait, batch, fanout, max_concurrency, priority, explain: explain.explain };
+            let tasks =
+                HatchetTasks { wait, batch, fanout, max_concurrency, priority, no_cache, explain: explain.explain };
             hatchet::scatter(&app, store, &new, &outcome, tasks).await
         }
         Command::Scatter { run: new, outcome, explain, workers, limit, wait, batch, fanout, priority, .. } => {

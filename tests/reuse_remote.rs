@@ -35,6 +35,11 @@ fn re_runs_execute_only_what_changed(bench: &mut Counted, a: &str, b: &str, chan
     assert_eq!(failures(&same.folder), Vec::<u64>::new());
     assert_eq!(cached_from(&same.folder), vec![Some(first.run.clone()); 4]);
 
+    // `--no-cache`: everything runs again (on Hatchet the run's leaves are told so).
+    let all = bench.scatter("counted", &specs, &["--no-cache"], false);
+    assert_eq!(all.executed, ["1", "2", "3", "4"], "{}", all.stdout);
+    assert!(cached_from(&all.folder).iter().all(Option::is_none));
+
     // One spec changed: only it runs.
     let changed = bench.specs("changed.csv", &[("1", a, false), ("20", a, false), ("3", b, false), ("4", b, false)]);
     let one = bench.scatter("counted", &changed, &["--explain"], false);

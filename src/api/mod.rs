@@ -130,6 +130,25 @@ impl Scythe {
         self
     }
 
+    /// The same, running every spec (no result reused) if `no_cache`: a Hatchet leaf of a run
+    /// scattered with `--no-cache`.
+    #[cfg(feature = "hatchet")]
+    pub(crate) fn without_cache_if(&self, no_cache: bool) -> std::borrow::Cow<'_, Self> {
+        if no_cache && self.engine.reuse_results {
+            let mut scythe = self.clone();
+            scythe.engine.reuse_results = false;
+            std::borrow::Cow::Owned(scythe)
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
+    }
+
+    /// Whether executions reuse cached results (the engine settings' `reuse_results`).
+    #[cfg(feature = "hatchet")]
+    pub(crate) fn reuses_results(&self) -> bool {
+        self.engine.reuse_results
+    }
+
     /// Lets a run join an existing version ([`VersionStrategy::Keep`] or an existing
     /// [`VersionStrategy::Exact`]) although the experiment's schema changed in a breaking way
     /// since the version's latest run (see [`crate::diff::SchemaChange::breaking`]), logging

@@ -59,7 +59,11 @@ pub(super) async fn scatter(
 ) -> Result<ExitCode, Error> {
     let registered = app.find(&new.experiment)?;
     let specs = choose_specs(app, new)?;
-    let scythe = scythe_for(store, new);
+    // The leaves run on the workers, each with its own settings; only whether they may reuse
+    // results travels with the run (`--no-cache`, or SCYTHE_NO_CACHE here).
+    let mut engine = EngineSettings::from_env()?;
+    engine.reuse_results &= !tasks.no_cache;
+    let scythe = scythe_for(store, new).with_engine(engine);
     let shape = TaskShape {
         batch: tasks.batch,
         fanout: tasks.fanout,

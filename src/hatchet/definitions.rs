@@ -74,6 +74,7 @@ fn range_schema(title: &str, spec: Option<&serde_json::Value>) -> serde_json::Va
             "level": count("depth of a scatter node; 0 gathers"),
             "max_concurrency": count("most leaves of the run at once (scatter nodes; 0: no limit)"),
             "lane": {"type": "string", "description": "concurrency group of a leaf of a limited run: <run>#<k>"},
+            "no_cache": {"type": "boolean", "description": "the run was scattered with --no-cache: leaves reuse no result"},
             "priority": {"type": "integer", "minimum": 0, "maximum": 3, "description": "engine priority of the run's tasks, 1 (low) to 3 (high); 0: the engine's default"},
         },
     });

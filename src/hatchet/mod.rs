@@ -92,11 +92,14 @@ pub(crate) struct RangeInput {
     /// (low). Scatter nodes give it to the children they trigger.
     #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub(crate) priority: u8,
+    /// The run was scattered with `--no-cache`: its leaves reuse no result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) no_cache: bool,
 }
 
 impl RangeInput {
-    /// The input of a leaf over `range`, in `lane` (empty: an unlimited run), at `priority`.
-    fn leaf(run: &str, range: std::ops::Range<u64>, lane: String, priority: u8) -> Self {
+    /// The input of a leaf over `range` (no lane, priority or `no_cache` yet).
+    fn leaf(run: &str, range: std::ops::Range<u64>) -> Self {
         Self {
             run: run.to_owned(),
             start: range.start,
@@ -105,8 +108,9 @@ impl RangeInput {
             fanout: 0,
             level: 0,
             max_concurrency: 0,
-            lane,
-            priority,
+            lane: String::new(),
+            priority: 0,
+            no_cache: false,
         }
     }
 
@@ -179,6 +183,7 @@ pub(crate) struct Plan {
     fanout: u64,
     max_concurrency: Option<u32>,
     priority: Option<Priority>,
+    no_cache: bool,
 }
 
 impl Plan {
@@ -186,7 +191,13 @@ impl Plan {
     /// node, at most `max_concurrency` leaves at once.
     pub(crate) fn new(n_specs: u64, batch: Option<u32>, fanout: Option<u64>, max_concurrency: Option<u32>) -> Self {
         let fanout = fanout.unwrap_or(FANOUT).max(2);
-        Self { n_specs, batch: fanout::batch_size(n_specs, batch), fanout, max_concurrency, priority: None }
+        let batch = fanout::batch_size(n_specs, batch);
+        Self { n_specs, batch, fanout, max_concurrency, priority: None, no_cache: false }
+    }
+
+    /// Leaves that reuse no cached result (`scatter --no-cache`).
+    pub(crate) fn with_no_cache(self, no_cache: bool) -> Self {
+        Self { no_cache, ..self }
     }
 
     /// Every task of the run at the engine's `priority` (`None`: the engine's default, low).
@@ -226,6 +237,7 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         max_concurrency: plan.max_concurrency.map_or(0, u64::from),
         lane: String::new(),
         priority: priority_number(plan.priority),
+        no_cache: plan.no_cache,
     };
     let mut request = TriggerRequest::new(SCATTER_GATHER, &input)
         .map_err(hatchet_error)?

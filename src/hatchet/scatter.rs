@@ -85,7 +85,9 @@ impl Scythe {
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
         let n_specs = crate::catalog::run_info(store, run.clone()).await?.n_specs;
-        let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency).with_priority(shape.priority);
+        let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency)
+            .with_priority(shape.priority)
+            .with_no_cache(!self.reuses_results());
         let root = trigger(&client, &run, &plan).await?;
         // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
         crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;

@@ -37,6 +37,7 @@ pub(super) async fn run_action(
             }
             extend_deadline(client, experiment.as_ref(), action, input.end.saturating_sub(input.start)).await;
             let report = scythe
+                .without_cache_if(input.no_cache)
                 .work_registered(Arc::clone(experiment), &run, input.start..input.end, action.retry_count == 0)
                 .await?;
             Ok(RangeOutput {
@@ -96,7 +97,13 @@ async fn scatter_node(
     for (index, range) in children.ranges().iter().enumerate() {
         let (task, child) = match children {
             Children::Leaves(_) => {
-                (leaf.as_str(), RangeInput::leaf(&input.run, range.clone(), lane(range), input.priority))
+                let leaf_input = RangeInput {
+                    lane: lane(range),
+                    priority: input.priority,
+                    no_cache: input.no_cache,
+                    ..RangeInput::leaf(&input.run, range.clone())
+                };
+                (leaf.as_str(), leaf_input)
             }
             Children::Nodes(_) => (
                 SCATTER_GATHER,
