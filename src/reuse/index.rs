@@ -111,9 +111,10 @@ pub(super) fn index_dir(prefix: &str, experiment: &str) -> String {
 }
 
 /// Shards of the index: one per first byte of the spec key.
-const SHARDS: usize = 256;
+pub(crate) const SHARDS: usize = 256;
 
-fn shard_of(spec: &Short) -> usize {
+/// The shard of a spec key.
+pub(crate) fn shard_of(spec: &Short) -> usize {
     usize::from(spec[0])
 }
 

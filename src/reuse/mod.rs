@@ -268,9 +268,14 @@ pub(crate) async fn record_whole(
     digest::record(store, layout, digest, n_specs).await
 }
 
+/// Most bytes of index entries [`record`] holds at once: a larger run is recorded in passes,
+/// each over the keys files for a range of the index's shards.
+const RECORD_BYTES: u64 = 256 << 20;
+
 /// Adds the specs of `layout` that ran and `succeeded` or `failed` to the index (idempotent);
-/// specs with neither (not run yet) are left out. `expected` is how many there are about (the
-/// entries are held at once, so they are allocated once).
+/// specs with neither (not run yet) are left out. `expected` is how many there are about: the
+/// entries of one pass are allocated once, and a run with more than [`RECORD_BYTES`] of them
+/// is recorded in passes over the keys files, each for a range of shards.
 pub(crate) async fn record(
     store: &Store,
     layout: &RunLayout,
@@ -278,16 +283,55 @@ pub(crate) async fn record(
     failed: &(dyn Fn(u64) -> bool + Sync),
     expected: u64,
 ) -> Result<(), Error> {
+    record_within(store, layout, succeeded, failed, expected, RECORD_BYTES).await
+}
+
+/// [`record`] holding at most about `budget` bytes of entries at once.
+async fn record_within(
+    store: &Store,
+    layout: &RunLayout,
+    succeeded: &(dyn Fn(u64) -> bool + Sync),
+    failed: &(dyn Fn(u64) -> bool + Sync),
+    expected: u64,
+    budget: u64,
+) -> Result<(), Error> {
     let started = std::time::Instant::now();
-    let mut entries = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let files: Vec<String> =
+        store.list(&keys_dir(layout)).await?.into_iter().map(|meta| meta.location.to_string()).collect();
+    let entry = std::mem::size_of::<index::Recorded>() as u64;
+    let passes = (expected * entry).div_ceil(budget.max(1)).clamp(1, index::SHARDS as u64) as usize;
+    let per_pass = index::SHARDS.div_ceil(passes);
+    let mut recorded = 0;
+    for first in (0..index::SHARDS).step_by(per_pass) {
+        let shards = first..(first + per_pass).min(index::SHARDS);
+        let capacity = usize::try_from(expected / passes as u64 + expected / 64).unwrap_or(0);
+        let (entries, code) = read_keys(store, &files, succeeded, failed, &shards, capacity).await?;
+        let Some(code) = code.filter(|_| !entries.is_empty()) else { continue };
+        recorded += entries.len();
+        index::record(store, layout, &code, entries).await?;
+    }
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), recorded, passes, "result cache recorded");
+    Ok(())
+}
+
+/// The entries of the keys `files` whose spec key falls in `shards`, for specs that
+/// `succeeded` or `failed`, and the code fingerprint they ran with.
+async fn read_keys(
+    store: &Store,
+    files: &[String],
+    succeeded: &(dyn Fn(u64) -> bool + Sync),
+    failed: &(dyn Fn(u64) -> bool + Sync),
+    shards: &std::ops::Range<usize>,
+    capacity: usize,
+) -> Result<(Vec<index::Recorded>, Option<String>), Error> {
+    let mut entries = Vec::with_capacity(capacity);
     let mut code = None;
-    for meta in store.list(&keys_dir(layout)).await? {
-        let key = meta.location.to_string();
-        let mut stream = store.read_parquet(&key, 64 * 1024).await?;
+    for key in files {
+        let mut stream = store.read_parquet(key, 64 * 1024).await?;
         while let Some(batch) = stream
             .try_next()
             .await
-            .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(&key), source }))?
+            .map_err(|source| Error::Store(scythe_storage::StoreError::Parquet { uri: store.uri(key), source }))?
         {
             let column = |name: &str| batch.column_by_name(name);
             let (Some(indexes), Some(results), Some(specs), Some(files), Some(codes)) = (
@@ -297,42 +341,94 @@ pub(crate) async fn record(
                 column("files").and_then(|c| c.as_fixed_size_binary_opt()),
                 column("code").and_then(|c| c.as_string_opt::<i32>()),
             ) else {
-                tracing::warn!(keys = %store.uri(&key), "ignoring cache keys of another layout");
+                tracing::warn!(keys = %store.uri(key), "ignoring cache keys of another layout");
                 break;
             };
             if code.is_none() && !codes.is_empty() {
                 code = Some(codes.value(0).to_owned());
             }
             for row in 0..batch.num_rows() {
+                let Ok(spec) = <[u8; 16]>::try_from(specs.value(row)) else { continue };
+                if !shards.contains(&index::shard_of(&spec)) {
+                    continue;
+                }
                 let index = indexes.value(row);
                 let ok = succeeded(index);
                 if !ok && !failed(index) {
                     continue;
                 }
-                let (Ok(result), Ok(spec)) = (results.value(row).try_into(), specs.value(row).try_into()) else {
-                    continue;
-                };
+                let Ok(result) = results.value(row).try_into() else { continue };
                 let files = files.is_valid(row).then(|| files.value(row).try_into().ok()).flatten();
                 entries.push(index::Recorded { keys: key::SpecKeys { result, spec, files }, sort_index: index, ok });
             }
         }
     }
-    let Some(code) = code.filter(|_| !entries.is_empty()) else { return Ok(()) };
-    let read = started.elapsed();
-    let recorded = entries.len();
-    index::record(store, layout, &code, entries).await?;
-    tracing::debug!(
-        read_keys_s = read.as_secs_f64(),
-        write_index_s = (started.elapsed() - read).as_secs_f64(),
-        recorded,
-        "result cache recorded"
-    );
-    Ok(())
+    Ok((entries, code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes keys files of `n` specs (two files, one spec twice: a retried attempt) to `layout`.
+    async fn write_keys(store: &Store, layout: &RunLayout, n: u64) {
+        use arrow::array::FixedSizeBinaryArray;
+        let digest = |tag: u8, i: u64, size: usize| {
+            let mut bytes = vec![tag; size];
+            bytes[..8].copy_from_slice(&(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(tag)).to_le_bytes());
+            bytes
+        };
+        for (file, range) in [("0_0_600", 0..600), ("1_599_1000", 599..n)] {
+            let rows = range.clone().count();
+            let binary = |tag: u8, size: usize| {
+                let values: Vec<Vec<u8>> = range.clone().map(|i| digest(tag, i, size)).collect();
+                Arc::new(FixedSizeBinaryArray::try_from_iter(values.into_iter()).unwrap()) as ArrayRef
+            };
+            let batch = RecordBatch::try_new(
+                keys_schema(),
+                vec![
+                    Arc::new(UInt64Array::from_iter_values(range.clone())),
+                    binary(1, 32),
+                    binary(2, 16),
+                    Arc::new(
+                        FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                            std::iter::repeat_n(None::<Vec<u8>>, rows),
+                            16,
+                        )
+                        .unwrap(),
+                    ),
+                    Arc::new(StringArray::from_iter_values(std::iter::repeat_n("code", rows))),
+                ],
+            )
+            .unwrap();
+            let key = format!("{}/{file}.pq", keys_dir(layout));
+            store.put_parquet(&key, keys_schema(), &[batch], &[]).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn recording_in_passes_writes_the_same_index_as_in_one() {
+        let run: RunId = "e/v1.0.0/2026-01-01_00-00-00".parse().unwrap();
+        let (one, many) = (Store::memory(), Store::memory());
+        let mut shards = Vec::new();
+        for (store, budget) in [(&one, u64::MAX), (&many, 1)] {
+            let layout = RunLayout::new(store.prefix(), run.clone());
+            write_keys(store, &layout, 1000).await;
+            let ok = |index: u64| index % 10 != 3;
+            record_within(store, &layout, &ok, &|index| index % 10 == 3, 1000, budget).await.unwrap();
+            let mut objects: Vec<(String, Vec<RecordBatch>)> = Vec::new();
+            for meta in store.list(&index::index_dir(store.prefix(), "e")).await.unwrap() {
+                let key = meta.location.to_string();
+                objects.push((key.clone(), store.read_parquet_whole(&key).await.unwrap()));
+            }
+            objects.sort_by(|a, b| a.0.cmp(&b.0));
+            shards.push(objects);
+        }
+        let rows: usize = shards[0].iter().flat_map(|(_, batches)| batches).map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, 1000, "each spec once, the retried one too");
+        assert!(shards[0].len() > 100, "{} shards", shards[0].len());
+        assert_eq!(shards[0], shards[1]);
+    }
 
     #[test]
     fn a_finding_takes_16_bytes_and_keeps_its_hit() {
