@@ -239,6 +239,18 @@ impl Scythe {
         version: VersionStrategy,
         engine: &str,
     ) -> Result<RunId, Error> {
+        Ok(self.allocate_with_specs(experiment, specs, version, engine).await?.0)
+    }
+
+    /// [`allocate_on`](Self::allocate_on), also returning the run's specs as stored (file
+    /// inputs as URIs of the run).
+    pub(crate) async fn allocate_with_specs(
+        &self,
+        experiment: Arc<dyn Registered>,
+        specs: &Specs,
+        version: VersionStrategy,
+        engine: &str,
+    ) -> Result<(RunId, SpecRows), Error> {
         let mut allocation = self.validate_and_allocate(experiment.as_ref(), specs, version).await?;
         engine.clone_into(&mut allocation.manifest.engine);
         if let Err(error) = commit(&self.store, &allocation, experiment.schema().input()).await {
@@ -246,7 +258,27 @@ impl Scythe {
             return Err(error);
         }
         allocation.lease.release().await?;
-        Ok(allocation.layout.run().clone())
+        let Allocation { layout, specs, .. } = allocation;
+        Ok((layout.run().clone(), SpecRows::new(specs)))
+    }
+
+    /// Gathers a run whose final tables were copied whole (or anything else in the scattering
+    /// process) and writes its summary, as the embedded engine does after running.
+    #[cfg(feature = "hatchet")]
+    pub(crate) async fn gather_here(
+        &self,
+        schema: &ExperimentSchema,
+        layout: &RunLayout,
+        n_specs: u64,
+        specs: &SpecRows,
+    ) -> Result<GatherSummary, Error> {
+        self.gather_and_summarize(schema, layout, n_specs, Some(specs), None).await
+    }
+
+    /// The engine settings of this Scythe.
+    #[cfg(feature = "hatchet")]
+    pub(crate) fn engine_settings(&self) -> &EngineSettings {
+        &self.engine
     }
 
     /// Checks every spec (nothing is written if one is invalid), then claims the version and

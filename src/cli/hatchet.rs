@@ -12,7 +12,7 @@ use super::{HatchetTasks, NewRun, Outcome, RunPriority, choose_specs, scythe_for
 use crate::api::Scythe;
 use crate::app::App;
 use crate::error::Error;
-use crate::hatchet::TaskShape;
+use crate::hatchet::{Root, TaskShape};
 use crate::settings::EngineSettings;
 
 /// `worker`: serves the binary's experiments to the engine until stopped; with `no_cache`
@@ -74,9 +74,19 @@ pub(super) async fn scatter(
     let run = triggered.run.clone();
     say!("run        {run}");
     say!("folder     {}", triggered.folder);
-    say!("hatchet    {} (engine {})", triggered.root.as_str(), triggered.engine_version);
-    say!("tasks      {}", triggered.plan);
-    if !tasks.wait {
+    let copied = match &triggered.root {
+        Root::Task(root) => {
+            say!("hatchet    {} (engine {})", root.as_str(), triggered.engine_version);
+            say!("tasks      {}", triggered.plan);
+            false
+        }
+        Root::CopiedFrom(source) => {
+            say!("hatchet    no task (engine {}): identical to run {source}", triggered.engine_version);
+            true
+        }
+    };
+    // A copied run is complete already: its summary follows, waited for or not.
+    if !tasks.wait && !copied {
         say!("note       running on Hatchet workers: `status {run}` shows progress");
         if tasks.explain {
             say!("note       --explain needs --wait on Hatchet: the leaves report why their specs ran when they end");
@@ -97,6 +107,9 @@ pub(super) async fn scatter(
             "cache      reused {} specs whose code, inputs and input files are unchanged (`--no-cache` runs them)",
             finished.reused
         );
+    }
+    if let Some(earlier) = &finished.copied_from {
+        say!("cache      identical to run {earlier}: its final tables were copied, nothing ran or was gathered");
     }
     if finished.failed > 0 {
         crate::summary::write_failure_groups(&mut std::io::stdout().lock(), finished.failed, &finished.failure_groups)

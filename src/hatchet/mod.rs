@@ -36,7 +36,7 @@ mod scatter;
 mod tasks;
 mod worker;
 
-pub(crate) use scatter::TaskShape;
+pub(crate) use scatter::{Root, TaskShape};
 pub(crate) use worker::{WorkerSettings, serve};
 
 /// The task that fans a run out and gathers it.

@@ -37,14 +37,26 @@ pub(crate) struct Triggered {
     pub(crate) run: RunId,
     /// Its folder's URI.
     pub(crate) folder: String,
-    /// The engine's id of the root task.
-    pub(crate) root: scythe_hatchet::RunId,
+    /// The engine's id of the root task, or the identical earlier run whose final tables were
+    /// copied instead (nothing was triggered).
+    pub(crate) root: Root,
     /// The engine's version.
     pub(crate) engine_version: String,
     /// The task tree.
     pub(crate) plan: Plan,
     n_specs: u64,
     client: HatchetClient,
+    /// The digest of the run's result keys, recorded once every spec succeeded.
+    digest: Option<crate::reuse::RunDigest>,
+}
+
+/// What started a run on Hatchet.
+pub(crate) enum Root {
+    /// Its root task, by the engine's id.
+    Task(scythe_hatchet::RunId),
+    /// Nothing: the run is identical to this complete earlier run, whose final tables were
+    /// copied and gathered in the scattering process.
+    CopiedFrom(RunId),
 }
 
 /// How a run on Hatchet ended; its root task gathered the final tables.
@@ -62,6 +74,8 @@ pub(crate) struct Finished {
     pub(crate) failure_groups: Vec<FailureGroup>,
     /// Why the specs that ran were not reused, as the leaves reported it.
     pub(crate) explanation: crate::reuse::Explanation,
+    /// The identical earlier run whose final tables were copied (no task ran).
+    pub(crate) copied_from: Option<RunId>,
 }
 
 /// How often the progress bar of a waiting scatter counts the result parts.
@@ -72,6 +86,12 @@ const ROOT_RETRIGGERS: u32 = 3;
 impl Scythe {
     /// Connects to the engine (first: a wrong token or address must not use up a version),
     /// allocates a run of `specs` and triggers its root task, cut as `shape` says.
+    ///
+    /// With the result cache on, the specs are keyed here first (for an experiment with file
+    /// inputs only on a local store): a run identical to a complete earlier one (same specs in
+    /// the same order, code and input file contents) copies that run's final tables and is
+    /// gathered here, and nothing is triggered. A run that then succeeds whole records its
+    /// digest in [`wait_on_hatchet`](Self::wait_on_hatchet).
     pub(crate) async fn scatter_on_hatchet(
         &self,
         experiment: Arc<dyn Registered>,
@@ -81,17 +101,37 @@ impl Scythe {
     ) -> Result<Triggered, Error> {
         let (client, engine_version) = connect().await?;
         let batch = shape.batch.or(experiment.config().batch);
-        let run = self.allocate_on(experiment, specs, version, "hatchet").await?;
+        let (run, rows) = self.allocate_with_specs(Arc::clone(&experiment), specs, version, "hatchet").await?;
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
         let n_specs = crate::catalog::run_info(store, run.clone()).await?.n_specs;
         let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency)
             .with_priority(shape.priority)
             .with_no_cache(!self.reuses_results());
+        let folder = store.uri(&layout.run_dir());
+        let mut digest = None;
+        // Keying hashes the input files: here only if they are at hand (a local store), not
+        // downloaded from a bucket to the scattering machine; the leaves key them anyway.
+        let has_files =
+            experiment.schema().input().columns_of(scythe_core::schema::ColumnKind::FileRef).next().is_some();
+        if self.reuses_results() && (!has_files || store.location().local_root().is_some()) {
+            let settings = self.engine_settings();
+            let cache = crate::cache::FileCache::new(settings.cache_dir.clone(), settings.cache_max_bytes);
+            let rows = Arc::new(rows);
+            let (found, copied) =
+                crate::reuse::copy_if_identical(experiment.as_ref(), store, &layout, &rows, n_specs, &cache).await?;
+            if let Some(source) = copied {
+                self.gather_here(experiment.schema(), &layout, n_specs, &rows).await?;
+                let root = Root::CopiedFrom(source);
+                return Ok(Triggered { folder, run, root, engine_version, plan, n_specs, client, digest: None });
+            }
+            digest = found;
+        }
         let root = trigger(&client, &run, &plan).await?;
         // `cancel` reads the root from here (and finds the rest of the run's tasks by metadata).
         crate::cancel::record_engine_run(store, &layout, root.as_str()).await?;
-        Ok(Triggered { folder: store.uri(&layout.run_dir()), run, root, engine_version, plan, n_specs, client })
+        let root = Root::Task(root);
+        Ok(Triggered { folder, run, root, engine_version, plan, n_specs, client, digest })
     }
 
     /// Waits for the root task of `triggered` to end, counting the result parts for a progress
@@ -103,10 +143,26 @@ impl Scythe {
     /// to [`ROOT_RETRIGGERS`] times, unless the run was cancelled: the root works on the run's
     /// folder and every write is idempotent.
     pub(crate) async fn wait_on_hatchet(&self, triggered: Triggered, show_progress: bool) -> Result<Finished, Error> {
-        let Triggered { run, mut root, n_specs, client, plan, .. } = triggered;
+        let Triggered { run, root, n_specs, client, plan, digest, .. } = triggered;
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
         let started = Instant::now();
+        let mut root = match root {
+            Root::Task(root) => root,
+            Root::CopiedFrom(source) => {
+                return Ok(Finished {
+                    n_specs,
+                    succeeded: n_specs,
+                    failed: 0,
+                    missing: 0,
+                    elapsed: started.elapsed(),
+                    reused: n_specs,
+                    failure_groups: Vec::new(),
+                    explanation: crate::reuse::Explanation::default(),
+                    copied_from: Some(source),
+                });
+            }
+        };
         let progress = Progress::new(n_specs, show_progress);
         let mut retriggers = 0;
         let output = loop {
@@ -152,6 +208,14 @@ impl Scythe {
         } else {
             Vec::new()
         };
+        if let Some(digest) = digest
+            && output.succeeded == n_specs
+            && output.failed == 0
+            && output.missing == 0
+        {
+            // The root has gathered and written the summary: an identical run may copy it.
+            crate::reuse::record_whole(store, &layout, &digest, n_specs).await?;
+        }
         Ok(Finished {
             n_specs,
             succeeded: output.succeeded,
@@ -161,6 +225,7 @@ impl Scythe {
             reused: crate::provenance::count_reused(store, &layout).await?,
             failure_groups,
             explanation: output.explanation,
+            copied_from: None,
         })
     }
 }

@@ -43,18 +43,39 @@ pub(crate) struct RunDigest([u8; 32]);
 impl RunDigest {
     /// The digest of the result keys of every spec of a run, `keys[i]` being sort index `i`.
     pub(crate) fn of(keys: &[SpecKeys]) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"scythe-run-digest-v1");
-        hasher.update((keys.len() as u64).to_le_bytes());
+        let mut digest = RunDigester::new(keys.len() as u64);
         for spec in keys {
-            hasher.update(spec.result);
+            digest.add(&spec.result);
         }
-        Self(hasher.finalize().into())
+        digest.finish()
     }
 
     /// Lowercase hex, as in the object's key.
     pub(crate) fn hex(&self) -> String {
         hex(&self.0)
+    }
+}
+
+/// A [`RunDigest`] computed as the result keys come, without holding them.
+pub(crate) struct RunDigester(Sha256);
+
+impl RunDigester {
+    /// The digest of a run of `n_specs` specs, whose result keys follow in sort-index order.
+    pub(crate) fn new(n_specs: u64) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"scythe-run-digest-v1");
+        hasher.update(n_specs.to_le_bytes());
+        Self(hasher)
+    }
+
+    /// The result key of the next spec.
+    pub(crate) fn add(&mut self, result: &super::key::Key) {
+        self.0.update(result);
+    }
+
+    /// The digest.
+    pub(crate) fn finish(self) -> RunDigest {
+        RunDigest(self.0.finalize().into())
     }
 }
 

@@ -240,6 +240,44 @@ pub(crate) async fn prepare(
     Ok(Prepared { pending, reused: copied.len() as u64, explanation, copied_from: None, digest })
 }
 
+/// For a run about to start on Hatchet, whose `n_specs` specs are in `specs`: the digest of its
+/// result keys (`None` without a code fingerprint, or if an input file cannot be read), and
+/// the complete identical earlier run whose final tables were then copied into the run of
+/// `layout`, if there is one (nothing is left to run: the caller gathers, which keeps them).
+/// A copy that fails is logged and leaves the run to its tasks, which reuse spec by spec.
+#[cfg(feature = "hatchet")]
+pub(crate) async fn copy_if_identical(
+    experiment: &dyn Registered,
+    store: &Store,
+    layout: &RunLayout,
+    specs: &Arc<SpecRows>,
+    n_specs: u64,
+    cache: &FileCache,
+) -> Result<(Option<RunDigest>, Option<RunId>), Error> {
+    let Some(fingerprint) = experiment.config().fingerprint else { return Ok((None, None)) };
+    let schema = experiment.schema();
+    let mut keyer = key::Keyer::new(schema, &fingerprint)?;
+    let mut digest = digest::RunDigester::new(n_specs);
+    let mut start = 0;
+    while start < n_specs {
+        let end = n_specs.min(start + KEY_BATCH);
+        let batch = specs.slice(start..end)?;
+        for keys in keyer.keys(&batch, cache, store, key::Digests::Result).await? {
+            let Some(keys) = keys else { return Ok((None, None)) };
+            digest.add(&keys.result);
+        }
+        start = end;
+    }
+    let digest = digest.finish();
+    match copy_whole(store, schema, layout, specs, &digest, n_specs).await {
+        Ok(copied) => Ok((Some(digest), copied)),
+        Err(error) => {
+            tracing::warn!(run = %layout.run(), "the identical earlier run cannot be copied ({error}); the tasks reuse its results spec by spec");
+            Ok((Some(digest), None))
+        }
+    }
+}
+
 /// Copies the final tables of a complete earlier run recorded under `digest` into the run of
 /// `layout`, if there is one; returns it.
 async fn copy_whole(
