@@ -555,6 +555,9 @@ async fn execute(app: App, cli: Cli) -> Result<ExitCode, Error> {
                 let plan = hatchet::plan(valid.rows, batch, fanout, limit.max_concurrency, priority)?;
                 say!("engine     hatchet, tasks {plan}");
             } else {
+                let given =
+                    [("--batch", batch.is_some()), ("--fanout", fanout.is_some()), ("--priority", priority.is_some())];
+                warn_hatchet_only(&given);
                 say!("engine     embedded, {} worker threads", engine(workers, limit)?.workers);
             }
             if let Some(design) = &valid.design {

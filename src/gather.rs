@@ -30,8 +30,8 @@ const SPECS_BATCH: usize = 64 * 1024;
 /// Most parts fetched ahead of the one being merged: on object storage each read is a round
 /// trip.
 const PREFETCH: usize = 16;
-/// About the most bytes of parts fetched ahead: fewer parts when they are large (the result
-/// cache's copies hold 65,536 rows each).
+/// Bytes of parts fetched ahead, about: fewer parts when they are large (the result cache's
+/// copies hold 65,536 rows each), but always 2, however large they are.
 const PREFETCH_BYTES: u64 = 24 << 20;
 /// Parts up to this size are fetched whole in one request instead of by ranges.
 const WHOLE_PART_BYTES: u64 = 32 << 20;

@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use bytes::{Buf, Bytes};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, ObjectStore};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::async_writer::AsyncFileWriter;
@@ -34,6 +34,9 @@ pub struct ParquetSplice {
     store: Arc<dyn ObjectStore>,
     from: ObjectPath,
     size: u64,
+    /// The source's ETag when the copy started: every read asks for that version, so a source
+    /// rewritten meanwhile fails the copy instead of mixing two files' bytes.
+    e_tag: Option<String>,
     metadata: ArrowReaderMetadata,
     writer: SerializedFileWriter<Vec<u8>>,
     factory: ArrowRowGroupWriterFactory,
@@ -104,6 +107,7 @@ impl Store {
             store: Arc::clone(self.object_store()),
             from: meta.location,
             size: meta.size,
+            e_tag: meta.e_tag,
             metadata,
             writer,
             factory,
@@ -134,7 +138,16 @@ impl ParquetSplice {
             .iter()
             .map(|column| column.byte_range())
             .fold((u64::MAX, 0), |(start, end), (offset, length)| (start.min(offset), end.max(offset + length)));
-        let bytes = self.store.get_range(&self.from, start..end).await.map_err(|error| StoreError::Parquet {
+        let options = GetOptions {
+            if_match: self.e_tag.clone(),
+            range: Some(GetRange::Bounded(start..end)),
+            ..GetOptions::default()
+        };
+        let fetched = match self.store.get_opts(&self.from, options).await {
+            Ok(fetched) => fetched.bytes().await,
+            Err(error) => Err(error),
+        };
+        let bytes = fetched.map_err(|error| StoreError::Parquet {
             uri: self.uri.clone(),
             source: ParquetError::External(Box::new(error)),
         })?;
@@ -163,14 +176,14 @@ impl ParquetSplice {
     }
 
     /// Writes the row group read last, with `columns` (one per `replace` column, in order, as
-    /// long as the row group) in place of the source's.
+    /// long as the row group, of the column's type) in place of the source's; columns refused
+    /// leave the row group to be written again.
     pub async fn write_row_group(&mut self, columns: &[ArrayRef]) -> Result<(), StoreError> {
         let uri = self.uri.clone();
         let parquet = |source| StoreError::Parquet { uri: uri.clone(), source };
-        let chunks = self
-            .current
-            .take()
-            .ok_or_else(|| parquet(ParquetError::General("write_row_group before next_row_group".to_owned())))?;
+        if self.current.is_none() {
+            return Err(parquet(ParquetError::General("write_row_group before next_row_group".to_owned())));
+        }
         let index = self.next - 1;
         let group = &self.metadata.metadata().row_groups()[index];
         let rows = u64::try_from(group.num_rows()).unwrap_or(0);
@@ -182,10 +195,27 @@ impl ParquetSplice {
                 columns.iter().map(|column| column.len()).collect::<Vec<_>>()
             ))));
         }
+        let fields = self.metadata.schema().fields();
+        for (&at, column) in self.replace.iter().zip(columns) {
+            let field = &fields[at];
+            if column.data_type() != field.data_type() || (!field.is_nullable() && column.null_count() > 0) {
+                return Err(parquet(ParquetError::General(format!(
+                    "column `{}` is {}{}; got {} with {} nulls",
+                    field.name(),
+                    field.data_type(),
+                    if field.is_nullable() { "" } else { ", not nullable" },
+                    column.data_type(),
+                    column.null_count()
+                ))));
+            }
+        }
+        let chunks = self
+            .current
+            .take()
+            .ok_or_else(|| parquet(ParquetError::General("write_row_group before next_row_group".to_owned())))?;
         let page_index = self.metadata.metadata().page_index_for_row_group(index);
         let mut writers = self.factory.create_column_writers(index).map_err(parquet)?.into_iter();
         let mut replaced = self.replace.iter().zip(columns).peekable();
-        let fields = self.metadata.schema().fields();
         let mut row_group = self.writer.next_row_group().map_err(parquet)?;
         let mut leaf = 0;
         for (root, (field, &n)) in fields.iter().zip(&self.leaves).enumerate() {
@@ -217,6 +247,14 @@ impl ParquetSplice {
         self.rows += rows;
         let bytes = std::mem::take(self.writer.inner_mut());
         self.sink.write(Bytes::from(bytes)).await.map_err(parquet)
+    }
+
+    /// Gives the copy up: nothing appears at the target (a multipart upload begun is aborted).
+    pub async fn abort(mut self) -> Result<(), StoreError> {
+        self.sink.abort().await.map_err(|error| StoreError::Parquet {
+            uri: self.uri.clone(),
+            source: ParquetError::External(Box::new(error)),
+        })
     }
 
     /// Finishes the copy once every row group is written; returns its number of rows.
@@ -405,6 +443,32 @@ mod tests {
         assert_eq!(copy.column(0), source.column(0));
         assert_eq!(copy.column(2), source.column(2));
         assert!(copy.column(1).as_string::<i32>().iter().all(|id| id == Some("new")));
+    }
+
+    #[tokio::test]
+    async fn refuses_a_column_of_another_type_or_with_nulls_where_none_may_be() {
+        let store = Store::memory();
+        write_source(&store, 10, 64).await;
+        let mut splice = store.splice_parquet("a.pq", "b.pq", &[], &[1]).await.unwrap();
+        splice.next_row_group().await.unwrap().unwrap();
+        let numbers = Arc::new(UInt64Array::from_iter_values(0..10)) as ArrayRef;
+        let error = splice.write_row_group(&[numbers]).await.unwrap_err();
+        assert!(error.to_string().contains("column `experiment_id` is Utf8, not nullable; got UInt64"), "{error}");
+        let nulls = Arc::new(StringArray::from(vec![None::<&str>; 10])) as ArrayRef;
+        let error = splice.write_row_group(&[nulls]).await.unwrap_err();
+        assert!(error.to_string().contains("with 10 nulls"), "{error}");
+        splice.abort().await.unwrap();
+        assert!(!store.exists("b.pq").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_source_rewritten_during_the_copy_fails_it() {
+        let store = Store::memory();
+        write_source(&store, 100, 64).await;
+        let mut splice = store.splice_parquet("a.pq", "b.pq", &[], &[1]).await.unwrap();
+        write_source(&store, 100, 64).await;
+        let error = splice.next_row_group().await.unwrap_err();
+        assert!(error.to_string().to_lowercase().contains("precondition"), "{error}");
     }
 
     #[tokio::test]

@@ -77,14 +77,17 @@ pub(crate) async fn recheck(
         // Neither came first: a break in either direction conflicts.
         let backwards = || breaking_changes_between(&schema.io_spec(), &before);
         if let Some(changes) = breaking_changes(&before, schema).or_else(backwards) {
-            return match policy {
-                OnBreakingChange::Refuse => Err(Error::ConcurrentBreakingSchema {
-                    version: format!("{}/{version}", schema.name()),
-                    run: other.to_string(),
-                    changes: changes.join("; "),
-                }),
-                OnBreakingChange::Warn => refuse_or_warn(schema, version, policy, &other, changes),
-            };
+            match policy {
+                OnBreakingChange::Refuse => {
+                    return Err(Error::ConcurrentBreakingSchema {
+                        version: format!("{}/{version}", schema.name()),
+                        run: other.to_string(),
+                        changes: changes.join("; "),
+                    });
+                }
+                // `--force`: a warning for every conflicting run.
+                OnBreakingChange::Warn => refuse_or_warn(schema, version, policy, &other, changes)?,
+            }
         }
     }
     Ok(())

@@ -203,8 +203,19 @@ async fn copy_table(store: &Store, from: &str, to: &str, rewrite: &Rewrite) -> R
             reason: "it does not have the columns this experiment's gather writes".to_owned(),
         });
     }
-    while let Some(read) = splice.next_row_group().await? {
-        splice.write_row_group(&rewrite.columns(&read)?).await?;
+    let copied: Result<(), Error> = async {
+        while let Some(read) = splice.next_row_group().await? {
+            splice.write_row_group(&rewrite.columns(&read)?).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = copied {
+        // Nothing half-written stays behind (nor a multipart upload on a bucket).
+        if let Err(abort) = splice.abort().await {
+            tracing::debug!(%abort, "could not abort a copy of an earlier run's table");
+        }
+        return Err(error);
     }
     splice.close().await?;
     Ok(())
@@ -290,6 +301,10 @@ impl Rewrite {
     /// The new values of the `replace` columns of one row group, from its `read` columns.
     fn columns(&self, read: &RecordBatch) -> Result<Vec<ArrayRef>, Error> {
         let n = read.num_rows();
+        if n == 0 {
+            let fields = self.schema.fields();
+            return Ok(self.replace.iter().map(|&at| arrow::array::new_empty_array(fields[at].data_type())).collect());
+        }
         let sort_indexes = read
             .column_by_name(SORT_INDEX)
             .and_then(|column| column.as_primitive_opt::<UInt64Type>())

@@ -131,8 +131,10 @@ pub(crate) async fn record(
     code: &str,
     mut entries: Vec<Recorded>,
 ) -> Result<(), Error> {
-    // In place: the entries of a large run are most of this process's memory.
-    entries.sort_unstable_by_key(|e| (e.keys.spec, e.sort_index));
+    // In place: the entries of a large run are most of this process's memory. Sorted by all
+    // of an entry (attempts of one spec by different binaries may differ), the one kept of a
+    // spec recorded twice is the same whatever order the keys came in.
+    entries.sort_unstable_by_key(|e| (e.keys.spec, e.sort_index, e.keys.result, e.keys.files, e.ok));
     entries.dedup_by_key(|e| e.sort_index);
     let run = layout.run();
     let file = format!("{}_{}.pq", run.version(), run.folder_name());
