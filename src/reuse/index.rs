@@ -34,6 +34,10 @@ const WRITES_AT_ONCE: usize = 8;
 /// Rows per batch when streaming a shard.
 const READ_BATCH: usize = 64 * 1024;
 
+/// A lookup whose specs fall in at most this many shards lists those shards one by one;
+/// otherwise the whole index at once.
+const LIST_SHARDS_APART: usize = 16;
+
 /// The folder at the store's root that holds the cache index of every experiment.
 pub(crate) const CACHE_DIR: &str = ".scythe-cache";
 
@@ -189,7 +193,8 @@ async fn finish_one(writes: &mut tokio::task::JoinSet<Result<(), scythe_storage:
 /// What the index of `experiment` says about each of `asked` (hits in run `exclude` do not
 /// count: a run never reuses its own results).
 ///
-/// The index is listed once; an empty index costs that listing only. The specs asked are
+/// The index is listed once (only the shards of the specs asked, when they fall in at most
+/// [`LIST_SHARDS_APART`]); an empty index costs that listing only. The specs asked are
 /// bucketed by shard and sorted by spec key, so each row of a shard is matched by a binary
 /// search in a small sorted slice (specs sharing a spec key sit side by side) and only the
 /// matches touch `asked` and the findings.
@@ -200,10 +205,25 @@ pub(crate) async fn lookup(
     exclude: &RunId,
 ) -> Result<Findings, Error> {
     let mut out = Findings { runs: Vec::new(), findings: vec![Finding::default(); asked.len()] };
+    if asked.is_empty() {
+        return Ok(out);
+    }
     let dir = index_dir(store.prefix(), experiment);
     let mut files: Vec<Vec<String>> = vec![Vec::new(); SHARDS];
     let digests = format!("{}/", super::digest::runs_dir(store.prefix(), experiment));
-    for meta in store.list(&dir).await? {
+    // A few specs (a small leaf on Hatchet) list only their shards: the whole index holds a
+    // file per shard for every run of the experiment.
+    let needed: std::collections::BTreeSet<usize> = asked.iter().map(|keys| shard_of(&keys.spec)).collect();
+    let listed = if needed.len() <= LIST_SHARDS_APART {
+        let lists = needed.iter().map(|&shard| {
+            let prefix = format!("{dir}/{}", shard_name(shard));
+            async move { store.list(&prefix).await }
+        });
+        futures::future::try_join_all(lists).await?.into_iter().flatten().collect()
+    } else {
+        store.list(&dir).await?
+    };
+    for meta in listed {
         let key = meta.location.to_string();
         if key.starts_with(&digests) {
             continue;
@@ -215,7 +235,7 @@ pub(crate) async fn lookup(
             None => tracing::warn!(object = %store.uri(&key), "ignoring an object outside the cache index's shards"),
         }
     }
-    if files.iter().all(Vec::is_empty) || asked.is_empty() {
+    if files.iter().all(Vec::is_empty) {
         return Ok(out);
     }
     // `(spec key, position in asked)` by shard (a counting sort), each shard sorted by key.

@@ -45,7 +45,7 @@ use crate::specs::SpecRows;
 /// Rows keyed per batch.
 const KEY_BATCH: u64 = 64 * 1024;
 /// Keys files written at once.
-const KEYS_WRITES_AT_ONCE: usize = 4;
+const KEYS_WRITES_AT_ONCE: usize = 2;
 
 /// Waits for one of `writes` (a task that panicked is an internal error).
 async fn finish_write(writes: &mut tokio::task::JoinSet<Result<(), scythe_storage::StoreError>>) -> Result<(), Error> {
