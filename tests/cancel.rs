@@ -197,19 +197,9 @@ fn on_hatchet(store: &Path, namespace: &str) -> Command {
     command
 }
 
-fn hatchet_available() -> bool {
-    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        support::require::skip(
-            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
-        );
-        return false;
-    }
-    true
-}
-
 #[test]
 fn a_hatchet_run_cancelled_mid_run_stops_on_the_engine_and_resume_completes_it() {
-    if !hatchet_available() {
+    if !support::require::hatchet() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

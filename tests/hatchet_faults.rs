@@ -64,10 +64,7 @@ fn run_folder(storage: &Path) -> PathBuf {
 
 #[test]
 fn a_spec_that_aborts_a_hatchet_worker_fails_alone_and_the_worker_comes_back() {
-    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        support::require::skip(
-            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
-        );
+    if !support::require::hatchet() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

@@ -104,10 +104,7 @@ async fn on_s3_re_runs_execute_only_what_changed() {
 
 #[test]
 fn on_hatchet_re_runs_execute_only_what_changed() {
-    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        support::require::skip(
-            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
-        );
+    if !support::require::hatchet() {
         return;
     }
     let mut bench = Counted::local().on_hatchet();

@@ -140,10 +140,7 @@ impl Drop for Killed {
 
 #[test]
 fn a_hatchet_run_runs_at_most_n_leaves_at_once_on_more_slots() {
-    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        support::require::skip(
-            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
-        );
+    if !support::require::hatchet() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -227,10 +224,7 @@ fn hatchet_worker(store: &Path, namespace: &str, slots: u32, log: &Path) -> Kill
 
 #[test]
 fn a_high_priority_run_overtakes_the_queued_leaves_of_a_low_priority_one() {
-    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_none() {
-        support::require::skip(
-            "HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)",
-        );
+    if !support::require::hatchet() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -145,7 +145,7 @@ pub(crate) async fn record(
     let dir = index_dir(layout.prefix(), run.experiment());
     let run = run.to_string();
     // Writes overlap (a shard is a small object of its own); batches are built one by one.
-    let mut writes = tokio::task::JoinSet::new();
+    let mut writes = super::writes::Writes::new(WRITES_AT_ONCE);
     let mut rest = entries.as_slice();
     while let Some(first) = rest.first() {
         let shard = shard_of(&first.keys.spec);
@@ -169,25 +169,9 @@ pub(crate) async fn record(
             ],
         )
         .map_err(Error::arrow("building a cache index shard"))?;
-        let (store, key) = (store.clone(), format!("{dir}/{}/{file}", shard_name(shard)));
-        writes.spawn(async move { store.put_parquet(&key, schema(), &[batch], &[]).await });
-        if writes.len() >= WRITES_AT_ONCE {
-            finish_one(&mut writes).await?;
-        }
+        writes.put(store, format!("{dir}/{}/{file}", shard_name(shard)), schema(), batch).await?;
     }
-    while !writes.is_empty() {
-        finish_one(&mut writes).await?;
-    }
-    Ok(())
-}
-
-/// Waits for one of `writes`.
-async fn finish_one(writes: &mut tokio::task::JoinSet<Result<(), scythe_storage::StoreError>>) -> Result<(), Error> {
-    match writes.join_next().await {
-        Some(Ok(result)) => Ok(result?),
-        Some(Err(error)) => Err(Error::io("writing a cache index shard")(std::io::Error::other(error))),
-        None => Ok(()),
-    }
+    writes.finish().await
 }
 
 /// What the index of `experiment` says about each of `asked` (hits in run `exclude` do not

@@ -23,6 +23,7 @@ mod digest;
 mod explain;
 mod index;
 mod key;
+mod writes;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -46,15 +47,6 @@ use crate::specs::SpecRows;
 const KEY_BATCH: u64 = 64 * 1024;
 /// Keys files written at once.
 const KEYS_WRITES_AT_ONCE: usize = 2;
-
-/// Waits for one of `writes` (a task that panicked is an internal error).
-async fn finish_write(writes: &mut tokio::task::JoinSet<Result<(), scythe_storage::StoreError>>) -> Result<(), Error> {
-    match writes.join_next().await {
-        Some(Ok(written)) => Ok(written?),
-        Some(Err(error)) => Err(Error::Internal(format!("writing cache keys: {error}"))),
-        None => Ok(()),
-    }
-}
 
 /// `results/cache_keys` of a run: the keys of the specs it ran, by sort index, one file per
 /// [`KEY_BATCH`] of them (named after the generation and the sort indexes they span).
@@ -213,7 +205,7 @@ pub(crate) async fn prepare(
     // One keys file per chunk of specs that run: bounded memory, same content on a retry.
     // Files are encoded and written a few at once, on the runtime's threads.
     let code = fingerprint.short();
-    let mut writes = tokio::task::JoinSet::new();
+    let mut writes = writes::Writes::new(KEYS_WRITES_AT_ONCE);
     for chunk in to_run.chunks(KEY_BATCH as usize) {
         let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else { continue };
         let (start, end) = (indexes[first as usize], indexes[last as usize] + 1);
@@ -239,15 +231,9 @@ pub(crate) async fn prepare(
         )
         .map_err(Error::arrow("recording cache keys"))?;
         let stem = PartId { generation, start, end }.stem();
-        let (store, key) = (store.clone(), format!("{}/{stem}.pq", keys_dir(layout)));
-        writes.spawn(async move { store.put_parquet(&key, keys_schema(), &[batch], &[]).await });
-        if writes.len() >= KEYS_WRITES_AT_ONCE {
-            finish_write(&mut writes).await?;
-        }
+        writes.put(store, format!("{}/{stem}.pq", keys_dir(layout)), keys_schema(), batch).await?;
     }
-    while !writes.is_empty() {
-        finish_write(&mut writes).await?;
-    }
+    writes.finish().await?;
     let pending = subtract(&pending, &copied);
     tracing::debug!(
         keys_s = keyed.as_secs_f64(),

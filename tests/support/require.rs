@@ -12,3 +12,13 @@ pub(crate) fn skip(reason: &str) {
     }
     eprintln!("skipping: {reason}");
 }
+
+/// Whether a Hatchet engine is configured (`HATCHET_CLIENT_TOKEN` set); if not, skips (see
+/// [`skip`]) and returns `false`.
+pub(crate) fn hatchet() -> bool {
+    if std::env::var_os("HATCHET_CLIENT_TOKEN").is_some() {
+        return true;
+    }
+    skip("HATCHET_CLIENT_TOKEN is not set (source the env file of `scripts/hatchet-engine.sh start`)");
+    false
+}
