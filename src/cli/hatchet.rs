@@ -80,7 +80,7 @@ pub(super) async fn scatter(
             say!("tasks      {}", triggered.plan);
             false
         }
-        Root::CopiedFrom(source) => {
+        Root::CopiedFrom(source, _) => {
             say!("hatchet    no task (engine {}): identical to run {source}", triggered.engine_version);
             true
         }

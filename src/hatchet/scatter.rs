@@ -55,8 +55,8 @@ pub(crate) enum Root {
     /// Its root task, by the engine's id.
     Task(scythe_hatchet::RunId),
     /// Nothing: the run is identical to this complete earlier run, whose final tables were
-    /// copied and gathered in the scattering process.
-    CopiedFrom(RunId),
+    /// copied and gathered in the scattering process, in the time given.
+    CopiedFrom(RunId, Duration),
 }
 
 /// How a run on Hatchet ended; its root task gathered the final tables.
@@ -66,7 +66,8 @@ pub(crate) struct Finished {
     pub(crate) failed: u64,
     /// Specs without a result (a leaf lost for good is recorded as failures, so normally 0).
     pub(crate) missing: u64,
-    /// From the trigger to the end of the root task.
+    /// From the trigger to the end of the root task (a copied run: from connecting to the
+    /// engine to the end of the copy).
     pub(crate) elapsed: Duration,
     /// Specs whose results the leaves took from the result cache.
     pub(crate) reused: u64,
@@ -80,6 +81,8 @@ pub(crate) struct Finished {
 
 /// How often the progress bar of a waiting scatter counts the result parts.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// After this long with no spec finished, a waiting scatter says what to check.
+const IDLE_WARNING: Duration = Duration::from_secs(60);
 /// How many times a root task the engine lost is triggered again.
 const ROOT_RETRIGGERS: u32 = 3;
 
@@ -99,6 +102,7 @@ impl Scythe {
         version: VersionStrategy,
         shape: TaskShape,
     ) -> Result<Triggered, Error> {
+        let started = Instant::now();
         let (client, engine_version) = connect().await?;
         let batch = shape.batch.or(experiment.config().batch);
         let (run, rows) = self.allocate_with_specs(Arc::clone(&experiment), specs, version, "hatchet").await?;
@@ -122,7 +126,7 @@ impl Scythe {
                 crate::reuse::copy_if_identical(experiment.as_ref(), store, &layout, &rows, n_specs, &cache).await?;
             if let Some(source) = copied {
                 self.gather_here(experiment.schema(), &layout, n_specs, &rows).await?;
-                let root = Root::CopiedFrom(source);
+                let root = Root::CopiedFrom(source, started.elapsed());
                 return Ok(Triggered { folder, run, root, engine_version, plan, n_specs, client, digest: None });
             }
             digest = found;
@@ -149,13 +153,13 @@ impl Scythe {
         let started = Instant::now();
         let mut root = match root {
             Root::Task(root) => root,
-            Root::CopiedFrom(source) => {
+            Root::CopiedFrom(source, took) => {
                 return Ok(Finished {
                     n_specs,
                     succeeded: n_specs,
                     failed: 0,
                     missing: 0,
-                    elapsed: started.elapsed(),
+                    elapsed: took,
                     reused: n_specs,
                     failure_groups: Vec::new(),
                     explanation: crate::reuse::Explanation::default(),
@@ -165,6 +169,8 @@ impl Scythe {
         };
         let progress = Progress::new(n_specs, show_progress);
         let mut retriggers = 0;
+        // Once: a run with nothing done a while after the trigger most often has no worker.
+        let mut idle_check = Some(Box::pin(tokio::time::sleep(IDLE_WARNING)));
         let output = loop {
             let waiting = wait(&client, root.clone());
             tokio::pin!(waiting);
@@ -174,6 +180,19 @@ impl Scythe {
                     _ = tokio::time::sleep(PROGRESS_EVERY), if show_progress => {
                         if let Ok(done) = crate::catalog::progress(store, &run).await {
                             progress.set(done, 0);
+                        }
+                    }
+                    () = async { if let Some(check) = idle_check.as_mut() { check.await } }, if idle_check.is_some() => {
+                        idle_check = None;
+                        if crate::catalog::progress(store, &run).await.is_ok_and(|done| done == 0) {
+                            tracing::warn!(
+                                run = %run,
+                                namespace = %std::env::var("HATCHET_CLIENT_NAMESPACE").unwrap_or_default(),
+                                "no spec of the run has finished after {} s: is a `worker` of this binary running \
+                                 against this engine, with the same HATCHET_CLIENT_NAMESPACE and storage? \
+                                 (`status {run}` shows where its tasks are)",
+                                IDLE_WARNING.as_secs()
+                            );
                         }
                     }
                 }
