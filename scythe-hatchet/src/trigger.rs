@@ -34,6 +34,36 @@ pub enum Priority {
     High,
 }
 
+impl Priority {
+    /// The engine's number for it: 1 (low) to 3 (high).
+    pub fn level(self) -> u8 {
+        match self {
+            Priority::Low => 1,
+            Priority::Medium => 2,
+            Priority::High => 3,
+        }
+    }
+
+    /// The priority of engine number `level`, if it is 1 to 3.
+    pub fn from_level(level: u8) -> Option<Self> {
+        match level {
+            1 => Some(Priority::Low),
+            2 => Some(Priority::Medium),
+            3 => Some(Priority::High),
+            _ => None,
+        }
+    }
+
+    /// `low`, `medium` or `high`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+}
+
 /// One run to start: a workflow (by its name without namespace) and its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriggerRequest {
@@ -127,11 +157,7 @@ impl TriggerRequest {
             child_index,
             child_key: self.child_key,
             additional_metadata: self.metadata,
-            priority: self.priority.map(|priority| match priority {
-                Priority::Low => 1,
-                Priority::Medium => 2,
-                Priority::High => 3,
-            }),
+            priority: self.priority.map(|priority| i32::from(priority.level())),
             desired_worker_labels: self.desired_labels.iter().map(|(k, v)| (k.clone(), v.to_trigger_proto())).collect(),
         })
     }
@@ -225,6 +251,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn priorities_round_trip_through_their_levels() {
+        for priority in [Priority::Low, Priority::Medium, Priority::High] {
+            assert_eq!(Priority::from_level(priority.level()), Some(priority));
+        }
+        assert_eq!((Priority::Low.level(), Priority::High.level(), Priority::High.name()), (1, 3, "high"));
+        assert_eq!((Priority::from_level(0), Priority::from_level(4)), (None, None));
+    }
 
     fn request(input_bytes: usize) -> proto::TriggerWorkflowRequest {
         proto::TriggerWorkflowRequest {

@@ -116,12 +116,7 @@ impl RangeInput {
 
     /// The engine priority of a task over this range, if the run has one.
     pub(crate) fn engine_priority(&self) -> Option<Priority> {
-        match self.priority {
-            1 => Some(Priority::Low),
-            2 => Some(Priority::Medium),
-            3 => Some(Priority::High),
-            _ => None,
-        }
+        Priority::from_level(self.priority)
     }
 }
 
@@ -131,16 +126,6 @@ fn is_zero(n: &u64) -> bool {
 
 fn is_zero_u8(n: &u8) -> bool {
     *n == 0
-}
-
-/// [`RangeInput::priority`] of `priority`.
-fn priority_number(priority: Option<Priority>) -> u8 {
-    match priority {
-        None => 0,
-        Some(Priority::Low) => 1,
-        Some(Priority::Medium) => 2,
-        Some(Priority::High) => 3,
-    }
 }
 
 /// What a task reports back (counts; the results themselves are in storage).
@@ -215,11 +200,8 @@ impl std::fmt::Display for Plan {
         if let Some(limit) = self.max_concurrency {
             write!(f, ", at most {limit} leaves at once")?;
         }
-        match self.priority {
-            None => {}
-            Some(Priority::Low) => write!(f, ", priority low")?,
-            Some(Priority::Medium) => write!(f, ", priority medium")?,
-            Some(Priority::High) => write!(f, ", priority high")?,
+        if let Some(priority) = self.priority {
+            write!(f, ", priority {}", priority.name())?;
         }
         Ok(())
     }
@@ -236,7 +218,7 @@ pub(crate) async fn trigger(client: &HatchetClient, run: &RunId, plan: &Plan) ->
         level: 0,
         max_concurrency: plan.max_concurrency.map_or(0, u64::from),
         lane: String::new(),
-        priority: priority_number(plan.priority),
+        priority: plan.priority.map_or(0, Priority::level),
         no_cache: plan.no_cache,
     };
     let mut request = TriggerRequest::new(SCATTER_GATHER, &input)

@@ -108,7 +108,7 @@ impl Scythe {
         let (run, rows) = self.allocate_with_specs(Arc::clone(&experiment), specs, version, "hatchet").await?;
         let store = self.store();
         let layout = RunLayout::new(store.prefix(), run.clone());
-        let n_specs = crate::catalog::run_info(store, run.clone()).await?.n_specs;
+        let n_specs = rows.len();
         let plan = Plan::new(n_specs, batch, shape.fanout, shape.max_concurrency)
             .with_priority(shape.priority)
             .with_no_cache(!self.reuses_results());

@@ -28,6 +28,11 @@ impl SpecRows {
         Self { batches, offsets }
     }
 
+    /// How many specs it holds.
+    pub(crate) fn len(&self) -> u64 {
+        self.batches.iter().map(|batch| batch.num_rows() as u64).sum()
+    }
+
     /// Rows `range` as one batch.
     pub(crate) fn slice(&self, range: Range<u64>) -> Result<RecordBatch, Error> {
         let mut pieces = Vec::new();
