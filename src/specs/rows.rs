@@ -29,6 +29,7 @@ impl SpecRows {
     }
 
     /// How many specs it holds.
+    #[cfg(feature = "hatchet")]
     pub(crate) fn len(&self) -> u64 {
         self.batches.iter().map(|batch| batch.num_rows() as u64).sum()
     }
