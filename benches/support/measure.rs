@@ -468,6 +468,10 @@ fn print_table(n: usize, unit: &str, widths: [usize; 2], names: &[&str], runs: &
 /// Its wall time starts once the store is open; the fields `start_kib` (the resident memory
 /// then: the runtime's fixed cost) and `run` (the run) go with it. Every spec must succeed.
 fn child<B: Bench>(role: &str) -> anyhow::Result<()> {
+    // `SCYTHE_LOG=scythe=debug`: Scythe's own split of the time (cache, gather), on stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SCYTHE_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     if let Some(measurement) = B::own_child(role) {
         return measurement?.report();
     }

@@ -10,14 +10,14 @@ mod classify;
 mod error;
 mod location;
 mod parquet_io;
+mod parquet_sink;
 mod parquet_splice;
 mod store;
 
 pub use backends::DEFAULT_RETRY_WINDOW;
 pub use error::StoreError;
 pub use location::StoreLocation;
-pub use parquet_io::{
-    ObjectReader, ParquetFooter, ParquetSink, ParquetStream, encode_parquet, final_writer_properties,
-};
+pub use parquet_io::{ObjectReader, ParquetFooter, ParquetStream, encode_parquet, final_writer_properties};
+pub use parquet_sink::ParquetSink;
 pub use parquet_splice::ParquetSplice;
 pub use store::{Store, check_key};

@@ -5,20 +5,19 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryFutureExt};
-use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
-use parquet::arrow::{ArrowWriter, AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::StoreError;
@@ -91,14 +90,18 @@ impl AsyncFileReader for ObjectReader {
 
 /// Writer settings for one kind of table.
 #[derive(Debug, Clone, Copy)]
-enum TableKind {
+pub(crate) enum TableKind {
     /// A table people read (final tables, specs): zstd, statistics.
     Final,
     /// An intermediate part written while tasks run: fast to write.
     Part,
 }
 
-fn writer_properties(kind: TableKind, metadata: &[(String, String)], row_group_rows: usize) -> WriterProperties {
+pub(crate) fn writer_properties(
+    kind: TableKind,
+    metadata: &[(String, String)],
+    row_group_rows: usize,
+) -> WriterProperties {
     let key_values = metadata.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone())).collect();
     let builder = WriterProperties::builder()
         .set_max_row_group_row_count(Some(row_group_rows))
@@ -113,8 +116,15 @@ fn writer_properties(kind: TableKind, metadata: &[(String, String)], row_group_r
             .set_column_dictionary_enabled(ColumnPath::from("sort_index"), false)
             .set_column_dictionary_enabled(ColumnPath::from("sort_subindex"), false)
             .build(),
-        // Read once by gather, soon after: plain and uncompressed is fastest both ways.
-        TableKind::Part => builder.set_compression(Compression::UNCOMPRESSED).set_dictionary_enabled(false).build(),
+        // Read once by gather, soon after: plain and uncompressed is fastest both ways (strings
+        // get a dictionary in `encode_parquet`).
+        // No statistics: nothing prunes by them, and on columns of hashes they cost a
+        // comparison per value.
+        TableKind::Part => builder
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .build(),
     }
 }
 
@@ -131,56 +141,19 @@ pub fn encode_parquet(
     metadata: &[(String, String)],
 ) -> Result<Bytes, ParquetError> {
     let mut buffer = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut buffer, schema, Some(writer_properties(TableKind::Part, metadata, 1 << 20)))?;
+    let mut properties = writer_properties(TableKind::Part, metadata, 1 << 20).into_builder();
+    // Strings are often one value repeated (a run id, a code fingerprint, a host): a dictionary
+    // stores them once. Small dictionary pages make columns of distinct strings give up early.
+    for field in schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8)) {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), true);
+    }
+    let properties = properties.set_dictionary_page_size_limit(64 * 1024).build();
+    let mut writer = ArrowWriter::try_new(&mut buffer, schema, Some(properties))?;
     for batch in batches {
         writer.write(batch)?;
     }
     writer.close()?;
     Ok(Bytes::from(buffer))
-}
-
-/// Streams record batches into a Parquet object (multipart upload for large tables).
-pub struct ParquetSink {
-    writer: AsyncArrowWriter<BufWriter>,
-    uri: String,
-    rows: u64,
-}
-
-impl std::fmt::Debug for ParquetSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetSink").field("uri", &self.uri).field("rows", &self.rows).finish()
-    }
-}
-
-impl ParquetSink {
-    /// Starts a final table at `key` with `schema` and key-value `metadata` (e.g. `pandas`).
-    pub fn create(
-        store: &Store,
-        key: &str,
-        schema: SchemaRef,
-        metadata: &[(String, String)],
-        row_group_rows: usize,
-    ) -> Result<Self, StoreError> {
-        let uri = store.uri(key);
-        let sink = BufWriter::new(Arc::clone(store.object_store()), store.path(key)?);
-        let properties = writer_properties(TableKind::Final, metadata, row_group_rows);
-        let writer = AsyncArrowWriter::try_new(sink, schema, Some(properties))
-            .map_err(|source| StoreError::Parquet { uri: uri.clone(), source })?;
-        Ok(Self { writer, uri, rows: 0 })
-    }
-
-    /// Appends a batch.
-    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).await.map_err(|source| StoreError::Parquet { uri: self.uri.clone(), source })
-    }
-
-    /// Finishes the file; returns the number of rows written.
-    pub async fn close(self) -> Result<u64, StoreError> {
-        self.writer.close().await.map_err(|source| StoreError::Parquet { uri: self.uri, source })?;
-        Ok(self.rows)
-    }
 }
 
 impl Store {
@@ -285,6 +258,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ParquetSink;
     use arrow::array::{Float64Array, UInt64Array};
     use arrow::datatypes::{DataType, Field, Schema};
     use futures::TryStreamExt;

@@ -121,6 +121,12 @@ pub(crate) async fn record(store: &Store, layout: &RunLayout, digest: &RunDigest
 /// A complete earlier run of `n_specs` specs recorded under `digest`, other than `exclude`:
 /// one listing, then the entries in order until one names a run whose summary says every spec
 /// succeeded.
+/// Whether any complete run of `experiment` recorded its digest: only then can a run be
+/// identical to an earlier one.
+pub(crate) async fn any_recorded(store: &Store, experiment: &str) -> Result<bool, Error> {
+    Ok(!store.list_dirs(&runs_dir(store.prefix(), experiment)).await?.is_empty())
+}
+
 pub(crate) async fn find(
     store: &Store,
     experiment: &str,

@@ -89,7 +89,7 @@ pub(crate) struct Findings {
 }
 
 /// One row to record: a spec this run ran, and whether it succeeded.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Recorded {
     pub(crate) keys: SpecKeys,
     pub(crate) sort_index: u64,
@@ -126,42 +126,75 @@ fn shard_name(shard: usize) -> String {
     format!("{shard:02x}")
 }
 
-/// Records that `run` ran `entries`, with code fingerprint `code` (idempotent: one file per
-/// shard, named after the run, with the same content for the same entries; a spec recorded
-/// twice, by two attempts, counts once).
-pub(crate) async fn record(
-    store: &Store,
-    layout: &RunLayout,
-    code: &str,
-    mut entries: Vec<Recorded>,
-) -> Result<(), Error> {
-    // In place: the entries of a large run are most of this process's memory. Sorted by all
-    // of an entry (attempts of one spec by different binaries may differ), the one kept of a
-    // spec recorded twice is the same whatever order the keys came in.
-    entries.sort_unstable_by_key(|e| (e.keys.spec, e.sort_index, e.keys.result, e.keys.files, e.ok));
-    entries.dedup_by_key(|e| e.sort_index);
+/// The entries of one recording pass, bucketed by shard as they are read (sequential appends:
+/// no sort of the whole pass moving entries across memory).
+#[derive(Debug)]
+pub(crate) struct Buckets {
+    /// The first shard held.
+    first: usize,
+    /// The entries of shards `first..first + buckets.len()`.
+    buckets: Vec<Vec<Recorded>>,
+}
+
+impl Buckets {
+    /// Empty buckets for `shards`, each with room for about `expected` entries in all.
+    pub(crate) fn new(shards: std::ops::Range<usize>, expected: usize) -> Self {
+        let each = expected / shards.len().max(1) + expected / (shards.len().max(1) * 16) + 16;
+        Self { first: shards.start, buckets: shards.map(|_| Vec::with_capacity(each)).collect() }
+    }
+
+    /// Whether the entry for a spec key in `shard` belongs here.
+    pub(crate) fn holds(&self, shard: usize) -> bool {
+        (self.first..self.first + self.buckets.len()).contains(&shard)
+    }
+
+    /// Adds an entry whose shard [`Self::holds`].
+    pub(crate) fn push(&mut self, entry: Recorded) {
+        if let Some(bucket) = self.buckets.get_mut(shard_of(&entry.keys.spec).wrapping_sub(self.first)) {
+            bucket.push(entry);
+        }
+    }
+
+    /// How many entries are held.
+    pub(crate) fn len(&self) -> usize {
+        self.buckets.iter().map(Vec::len).sum()
+    }
+
+    /// Whether none are.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buckets.iter().all(Vec::is_empty)
+    }
+}
+
+/// Records that `run` ran the entries of `buckets`, with code fingerprint `code` (idempotent:
+/// one file per shard, named after the run, with the same content for the same entries; a
+/// spec recorded twice, by two attempts, counts once).
+pub(crate) async fn record(store: &Store, layout: &RunLayout, code: &str, buckets: Buckets) -> Result<(), Error> {
     let run = layout.run();
     let file = format!("{}_{}.pq", run.version(), run.folder_name());
     let dir = index_dir(layout.prefix(), run.experiment());
     let run = run.to_string();
     // Writes overlap (a shard is a small object of its own); batches are built one by one.
     let mut writes = super::writes::Writes::new(WRITES_AT_ONCE);
-    let mut rest = entries.as_slice();
-    while let Some(first) = rest.first() {
-        let shard = shard_of(&first.keys.spec);
-        let (these, next) = rest.split_at(rest.partition_point(|e| shard_of(&e.keys.spec) == shard));
-        rest = next;
+    for (offset, mut these) in buckets.buckets.into_iter().enumerate() {
+        if these.is_empty() {
+            continue;
+        }
+        sort_shard(&mut these);
         let n = these.len();
-        let binary = |values: Vec<Option<&[u8]>>, size: i32| {
-            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), size)
-                .map_err(Error::arrow("building a cache index shard"))
+        let files = if these.iter().all(|e| e.keys.files.is_none()) {
+            FixedSizeBinaryArray::new_null(16, n)
+        } else {
+            let values = these.iter().map(|e| e.keys.files.as_ref().map(|f| &f[..]));
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values, 16)
+                .map_err(Error::arrow("building a cache index shard"))?
         };
         let batch = RecordBatch::try_new(
             schema(),
             vec![
-                Arc::new(binary(these.iter().map(|e| Some(&e.keys.spec[..])).collect(), 16)?),
-                Arc::new(binary(these.iter().map(|e| Some(&e.keys.result[..])).collect(), 32)?),
-                Arc::new(binary(these.iter().map(|e| e.keys.files.as_ref().map(|f| &f[..])).collect(), 16)?),
+                Arc::new(fixed_size(these.iter().map(|e| &e.keys.spec[..]), 16, n)),
+                Arc::new(fixed_size(these.iter().map(|e| &e.keys.result[..]), 32, n)),
+                Arc::new(files),
                 Arc::new(BooleanArray::from_iter(these.iter().map(|e| Some(e.ok)))),
                 Arc::new(UInt64Array::from_iter_values(these.iter().map(|e| e.sort_index))),
                 Arc::new(StringArray::from_iter_values(std::iter::repeat_n(run.as_str(), n))),
@@ -169,9 +202,36 @@ pub(crate) async fn record(
             ],
         )
         .map_err(Error::arrow("building a cache index shard"))?;
+        drop(these);
+        let shard = buckets.first + offset;
         writes.put(store, format!("{dir}/{}/{file}", shard_name(shard)), schema(), batch).await?;
     }
     writes.finish().await
+}
+
+/// Sorts the entries of one shard by everything they hold, spec key first (shards are written
+/// sorted by spec key), then keeps one entry per spec. Sorted by all of an entry (attempts of
+/// one spec by different binaries may differ), the one kept of a spec recorded twice is the
+/// same whatever order the keys came in.
+fn sort_shard(entries: &mut Vec<Recorded>) {
+    // Spec keys compare as big-endian integers: the order of their bytes, at a fraction of the
+    // cost of comparing arrays.
+    entries.sort_unstable_by(|a, b| {
+        let first = |e: &Recorded| (u128::from_be_bytes(e.keys.spec), e.sort_index);
+        let rest = |e: &Recorded| (e.keys.result, e.keys.files, e.ok);
+        first(a).cmp(&first(b)).then_with(|| rest(a).cmp(&rest(b)))
+    });
+    entries.dedup_by_key(|e| e.sort_index);
+}
+
+/// A non-null binary column of `n` values of `size` bytes each.
+pub(super) fn fixed_size<'a>(values: impl Iterator<Item = &'a [u8]>, size: usize, n: usize) -> FixedSizeBinaryArray {
+    let mut bytes = Vec::with_capacity(n * size);
+    for value in values {
+        bytes.extend_from_slice(value);
+    }
+    // Every value is `size` bytes (keys are fixed-size arrays), so the buffer divides evenly.
+    FixedSizeBinaryArray::new(size as i32, bytes.into(), None)
 }
 
 /// What the index of `experiment` says about each of `asked` (hits in run `exclude` do not
@@ -246,7 +306,7 @@ pub(crate) async fn lookup(
         if bucket.is_empty() {
             continue;
         }
-        bucket.sort_unstable();
+        bucket.sort_unstable_by_key(|&(spec, position)| (u128::from_be_bytes(spec), position));
         let bucket = &*bucket;
         for key in keys {
             let mut stream = store.read_parquet(key, READ_BATCH).await?;
@@ -339,5 +399,54 @@ impl<'a> IndexRows<'a> {
 
     fn spec(&self, row: usize) -> Option<&Short> {
         self.spec.value(row).try_into().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucketing_by_shard_then_sorting_each_is_a_full_sort() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut entries: Vec<Recorded> = (0..20_000)
+            .map(|i| {
+                let mut spec = [0u8; 16];
+                spec[..8].copy_from_slice(&next().to_le_bytes());
+                // Some specs recorded twice (two attempts, below), some sort indexes alike.
+                let sort_index = if i % 97 == 0 { 5 } else { next() % 1000 };
+                let files = (i % 3 == 0).then_some([(i % 7) as u8; 16]);
+                Recorded { keys: SpecKeys { result: [(i % 5) as u8; 32], spec, files }, sort_index, ok: i % 2 == 0 }
+            })
+            .collect();
+        entries.extend(entries.clone().into_iter().take(500));
+        let mut expected = entries.clone();
+        expected.sort_by_key(|e| (e.keys.spec, e.sort_index, e.keys.result, e.keys.files, e.ok));
+        expected.dedup_by_key(|e| e.sort_index);
+        let mut buckets = Buckets::new(0..SHARDS, entries.len());
+        for entry in entries {
+            buckets.push(entry);
+        }
+        let mut sorted = Vec::new();
+        for mut bucket in buckets.buckets {
+            sort_shard(&mut bucket);
+            sorted.extend(bucket);
+        }
+        assert_eq!(sorted.len(), expected.len());
+        assert!(sorted == expected, "the bucketed order differs from a full sort");
+    }
+
+    #[test]
+    fn fixed_size_columns_hold_the_values_in_order() {
+        let values = [[1u8; 16], [2; 16], [3; 16]];
+        let column = fixed_size(values.iter().map(|v| &v[..]), 16, 3);
+        assert_eq!(column.len(), 3);
+        assert_eq!(column.value(1), &[2u8; 16]);
     }
 }

@@ -28,7 +28,7 @@ mod writes;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryBuilder, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use futures::TryStreamExt;
 use scythe_core::layout::{PartId, RunId, RunLayout};
@@ -81,6 +81,54 @@ pub(crate) struct Prepared {
     pub(crate) digest: Option<RunDigest>,
 }
 
+/// The cache keys of the specs an execution runs, by sort index.
+#[derive(Debug)]
+struct RunKeys {
+    /// Sort indexes, ascending.
+    indexes: Vec<u64>,
+    /// Their keys.
+    keys: Vec<key::SpecKeys>,
+    /// The code fingerprint they run with.
+    code: String,
+}
+
+impl RunKeys {
+    /// Writes the keys to `results/cache_keys/` of `layout`, one file per [`KEY_BATCH`] specs
+    /// (bounded memory, the same content on a retry), a few at once on the runtime's threads.
+    async fn write(&self, store: &Store, layout: &RunLayout, generation: u32) -> Result<(), Error> {
+        let mut writes = writes::Writes::new(KEYS_WRITES_AT_ONCE);
+        for (indexes, keys) in self.indexes.chunks(KEY_BATCH as usize).zip(self.keys.chunks(KEY_BATCH as usize)) {
+            let (Some(&start), Some(&last)) = (indexes.first(), indexes.last()) else { continue };
+            let stem = PartId { generation, start, end: last + 1 }.stem();
+            let batch = self.batch(indexes, keys)?;
+            writes.put(store, format!("{}/{stem}.pq", keys_dir(layout)), keys_schema(), batch).await?;
+        }
+        writes.finish().await
+    }
+
+    /// The keys file of `keys` of the specs `indexes`.
+    fn batch(&self, indexes: &[u64], keys: &[key::SpecKeys]) -> Result<RecordBatch, Error> {
+        let files = if keys.iter().all(|spec| spec.files.is_none()) {
+            FixedSizeBinaryArray::new_null(16, keys.len())
+        } else {
+            let values = keys.iter().map(|spec| spec.files.as_ref().map(|files| &files[..]));
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values, 16)
+                .map_err(Error::arrow("recording cache keys"))?
+        };
+        RecordBatch::try_new(
+            keys_schema(),
+            vec![
+                Arc::new(UInt64Array::from(indexes.to_vec())),
+                Arc::new(index::fixed_size(keys.iter().map(|spec| &spec.result[..]), 32, keys.len())),
+                Arc::new(index::fixed_size(keys.iter().map(|spec| &spec.spec[..]), 16, keys.len())),
+                Arc::new(files),
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.code.as_str(), keys.len()))),
+            ],
+        )
+        .map_err(Error::arrow("recording cache keys"))
+    }
+}
+
 /// Copies cached results of `pending` specs into the run and returns what is left to run;
 /// records the keys of the rest for gather. An experiment without a code fingerprint returns
 /// `pending` as it is.
@@ -109,8 +157,10 @@ pub(crate) async fn prepare(
     let started = std::time::Instant::now();
     let schema = experiment.schema();
     let mut keyer = key::Keyer::new(schema, &fingerprint)?;
-    // A whole run hashes its result keys first: an identical earlier run needs no other key.
-    let first = if whole_run { key::Digests::Result } else { key::Digests::All };
+    // A whole run of an experiment with complete runs recorded hashes its result keys first:
+    // an identical earlier run needs no other key. Otherwise every key at once.
+    let look_for_identical = whole_run && digest::any_recorded(store, schema.name()).await?;
+    let first = if look_for_identical { key::Digests::Result } else { key::Digests::All };
     // Sort indexes with keys (ascending), their keys, and those without (unreadable files).
     let (mut indexes, mut asked, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
     for range in &pending {
@@ -133,7 +183,7 @@ pub(crate) async fn prepare(
     let keyed = started.elapsed();
     // Every spec keyed, in sort-index order: the run's digest.
     let digest = (whole_run && unreadable.is_empty()).then(|| RunDigest::of(&asked));
-    if let Some(digest) = &digest {
+    if let Some(digest) = digest.as_ref().filter(|_| look_for_identical) {
         let n_specs = asked.len() as u64;
         match copy_whole(store, schema, layout, specs, digest, n_specs).await {
             Ok(Some(source)) => {
@@ -170,6 +220,7 @@ pub(crate) async fn prepare(
             }
         }
     }
+    let keyed = started.elapsed();
     let found = index::lookup(store, schema.name(), &asked, layout.run()).await?;
     let looked_up = started.elapsed();
     let hits: Vec<(u64, u32, u64)> = indexes
@@ -184,56 +235,31 @@ pub(crate) async fn prepare(
     };
     let copied_at = started.elapsed();
     let mut explanation = Explanation::default();
-    // Positions in `indexes` (and `asked`) of the specs that run.
-    let mut to_run: Vec<u32> = Vec::new();
     let mut unreadable = unreadable.into_iter().peekable();
     let mut copies = copied.iter().copied().peekable();
-    for (position, (&index, finding)) in indexes.iter().zip(&found.findings).enumerate() {
+    // The keys of the specs that run, kept in place (`asked` and `indexes` compacted).
+    let mut kept = 0;
+    for position in 0..indexes.len() {
+        let index = indexes[position];
         while let Some(other) = unreadable.next_if(|&other| other < index) {
             explanation.add(other, RanBecause::InputUnreadable);
         }
         while copies.next_if(|&copy| copy < index).is_some() {}
         if copies.next_if_eq(&index).is_none() {
-            explanation.add(index, RanBecause::of(finding));
-            to_run.push(position as u32);
+            explanation.add(index, RanBecause::of(&found.findings[position]));
+            (indexes[kept], asked[kept]) = (index, asked[position]);
+            kept += 1;
         }
     }
     for other in unreadable {
         explanation.add(other, RanBecause::InputUnreadable);
     }
     drop(found);
-    // One keys file per chunk of specs that run: bounded memory, same content on a retry.
-    // Files are encoded and written a few at once, on the runtime's threads.
-    let code = fingerprint.short();
-    let mut writes = writes::Writes::new(KEYS_WRITES_AT_ONCE);
-    for chunk in to_run.chunks(KEY_BATCH as usize) {
-        let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else { continue };
-        let (start, end) = (indexes[first as usize], indexes[last as usize] + 1);
-        let binary = |size: i32, value: &dyn Fn(&key::SpecKeys) -> Option<&[u8]>| {
-            let mut builder = FixedSizeBinaryBuilder::with_capacity(chunk.len(), size);
-            for &position in chunk {
-                match value(&asked[position as usize]) {
-                    Some(bytes) => builder.append_value(bytes).map_err(Error::arrow("recording cache keys"))?,
-                    None => builder.append_null(),
-                }
-            }
-            Ok::<_, Error>(Arc::new(builder.finish()) as ArrayRef)
-        };
-        let batch = RecordBatch::try_new(
-            keys_schema(),
-            vec![
-                Arc::new(UInt64Array::from_iter_values(chunk.iter().map(|&position| indexes[position as usize]))),
-                binary(32, &|keys| Some(&keys.result[..]))?,
-                binary(16, &|keys| Some(&keys.spec[..]))?,
-                binary(16, &|keys| keys.files.as_ref().map(|files| &files[..]))?,
-                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(code.as_str(), chunk.len()))),
-            ],
-        )
-        .map_err(Error::arrow("recording cache keys"))?;
-        let stem = PartId { generation, start, end }.stem();
-        writes.put(store, format!("{}/{stem}.pq", keys_dir(layout)), keys_schema(), batch).await?;
-    }
-    writes.finish().await?;
+    indexes.truncate(kept);
+    asked.truncate(kept);
+    let keys = RunKeys { indexes, keys: asked, code: fingerprint.short() };
+    keys.write(store, layout, generation).await?;
+    drop(keys);
     let pending = subtract(&pending, &copied);
     tracing::debug!(
         keys_s = keyed.as_secs_f64(),
@@ -348,8 +374,8 @@ async fn record_within(
     let mut recorded = 0;
     for first in (0..index::SHARDS).step_by(per_pass) {
         let shards = first..(first + per_pass).min(index::SHARDS);
-        let capacity = usize::try_from(expected / passes as u64 + expected / 64).unwrap_or(0);
-        let (entries, code) = read_keys(store, &files, succeeded, failed, &shards, capacity).await?;
+        let capacity = usize::try_from(expected / passes as u64).unwrap_or(0);
+        let (entries, code) = read_keys(store, &files, succeeded, failed, shards, capacity).await?;
         let Some(code) = code.filter(|_| !entries.is_empty()) else { continue };
         recorded += entries.len();
         index::record(store, layout, &code, entries).await?;
@@ -365,10 +391,10 @@ async fn read_keys(
     files: &[String],
     succeeded: &(dyn Fn(u64) -> bool + Sync),
     failed: &(dyn Fn(u64) -> bool + Sync),
-    shards: &std::ops::Range<usize>,
+    shards: std::ops::Range<usize>,
     capacity: usize,
-) -> Result<(Vec<index::Recorded>, Option<String>), Error> {
-    let mut entries = Vec::with_capacity(capacity);
+) -> Result<(index::Buckets, Option<String>), Error> {
+    let mut entries = index::Buckets::new(shards, capacity);
     let mut code = None;
     for key in files {
         let mut stream = store.read_parquet(key, 64 * 1024).await?;
@@ -393,7 +419,7 @@ async fn read_keys(
             }
             for row in 0..batch.num_rows() {
                 let Ok(spec) = <[u8; 16]>::try_from(specs.value(row)) else { continue };
-                if !shards.contains(&index::shard_of(&spec)) {
+                if !entries.holds(index::shard_of(&spec)) {
                     continue;
                 }
                 let index = indexes.value(row);
@@ -413,6 +439,7 @@ async fn read_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::ArrayRef;
 
     /// Writes keys files of `n` specs (two files, one spec twice: a retried attempt) to `layout`.
     async fn write_keys(store: &Store, layout: &RunLayout, n: u64) {
