@@ -136,21 +136,36 @@ pub(crate) async fn gather(
     let mut failed = SortIndexSet::new(n_specs);
     let tables = table_specs(schema);
     let n_tables = tables.len();
-    for (number, table) in tables.into_iter().enumerate() {
-        progress.table(&table.name, number + 1, n_tables);
-        let role = match table.name.as_str() {
-            SCALARS => Role::Record(&mut succeeded),
-            FAILURES => Role::Exclude(&succeeded, &mut failed),
-            _ => Role::Plain,
-        };
-        let rows = gather_table(store, layout, &table, &index, specs, role, progress).await?;
-        match table.name.as_str() {
-            SCALARS => summary.succeeded = rows,
-            FAILURES => summary.failed = rows,
-            _ => {}
-        }
+    for table in &tables {
         summary.tables.insert(table.name.clone(), store.uri(&layout.final_table(&table.name)));
     }
+    // Scalars, then failures (which drops specs that succeeded), on the progress bar; the other
+    // tables at the same time, each encoding on a thread of its own.
+    let (chained, others): (Vec<TableSpec>, Vec<TableSpec>) =
+        tables.into_iter().partition(|table| table.name == SCALARS || table.name == FAILURES);
+    let chain = async {
+        for (number, table) in chained.iter().enumerate() {
+            progress.table(&table.name, number + 1, n_tables);
+            let role = match table.name.as_str() {
+                SCALARS => Role::Record(&mut succeeded),
+                _ => Role::Exclude(&succeeded, &mut failed),
+            };
+            let rows = gather_table(store, layout, table, &index, specs, role, progress).await?;
+            match table.name.as_str() {
+                SCALARS => summary.succeeded = rows,
+                _ => summary.failed = rows,
+            }
+        }
+        Ok::<_, Error>(())
+    };
+    let quiet = Progress::new(0, false);
+    let rest = async {
+        for table in &others {
+            gather_table(store, layout, table, &index, specs, Role::Plain, &quiet).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    futures::try_join!(chain, rest)?;
     summary.missing = n_specs.saturating_sub(summary.succeeded + summary.failed);
     // The final tables hold these results now: the cache index may point at them.
     let (ran, expected) = (|index| succeeded.contains(index), summary.succeeded + summary.failed);
